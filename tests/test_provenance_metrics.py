@@ -1,0 +1,99 @@
+"""Input selection and localization metrics against small hand-computed examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tracefl.provenance.metrics import faulty_metrics, label_metrics, summarise_rounds
+from tracefl.provenance.selection import select_correct_inputs, select_mispredictions
+
+# index:          0  1  2  3  4  5  6  7  8  9
+TRUE = np.array([0, 1, 0, 2, 1, 0, 2, 1, 0, 3])
+PRED = np.array([0, 1, 1, 2, 1, 0, 0, 0, 0, 3])
+
+
+def test_correct_inputs_first_per_label_in_test_order():
+    # correct: 0(0) 1(1) 3(2) 4(1) 5(0) 8(0) 9(3)
+    got = select_correct_inputs(TRUE, PRED, held_labels=[1, 0], per_label=2)
+    np.testing.assert_array_equal(got, [0, 1, 4, 5])
+    assert got.dtype == np.int64
+
+
+def test_correct_inputs_only_held_labels_and_short_labels():
+    got = select_correct_inputs(TRUE, PRED, held_labels={2, 3, 7}, per_label=5)
+    np.testing.assert_array_equal(got, [3, 9])  # label 7 never occurs: nothing, no error
+    assert select_correct_inputs(TRUE, PRED, held_labels=[], per_label=2).size == 0
+    assert select_correct_inputs(TRUE, PRED, held_labels=[0], per_label=0).size == 0
+    with pytest.raises(ValueError):
+        select_correct_inputs(TRUE, PRED[:-1], held_labels=[0], per_label=1)
+
+
+def test_mispredictions_follow_the_flip_map():
+    # wrong: 2 (0->1), 6 (2->0), 7 (1->0)
+    flip = {1: 0, 2: 0}
+    np.testing.assert_array_equal(select_mispredictions(TRUE, PRED, flip), [6, 7])
+    np.testing.assert_array_equal(select_mispredictions(TRUE, PRED, flip, limit=1), [6])
+    np.testing.assert_array_equal(select_mispredictions(TRUE, PRED, {0: 1}), [2])
+    # any target counts: index 6 (2 -> 0) qualifies although 2's own target is 3
+    np.testing.assert_array_equal(select_mispredictions(TRUE, PRED, {2: 3, 1: 0}), [6, 7])
+    # with 0 no longer a target, neither 6 nor 7 qualifies
+    np.testing.assert_array_equal(select_mispredictions(TRUE, PRED, {2: 3, 1: 2}), [])
+    assert select_mispredictions(TRUE, PRED, {3: 0}).size == 0
+
+
+def test_label_metrics_by_hand():
+    counts = {
+        "a": {0: 5, 1: 2},
+        "b": {0: 5, 2: 1},
+        "c": {1: 9},
+        "d": {},
+    }
+    traced = ["a", "b", "c", "d", "a"]
+    labels = [0, 0, 0, 1, 3]
+    m = label_metrics(traced, labels, counts)
+    np.testing.assert_array_equal(m["label_held"], [1, 1, 0, 0, 0])
+    np.testing.assert_allclose(m["label_held_chance"], [0.5, 0.5, 0.5, 0.5, 0.0])
+    # label 0: a and b tie at 5, both top; label 1: c alone; label 3: nobody holds it
+    np.testing.assert_array_equal(m["top_holder"], [1, 1, 0, 0, 0])
+    np.testing.assert_allclose(m["top_holder_chance"], [0.5, 0.5, 0.5, 0.25, 0.0])
+
+
+def test_label_metrics_accepts_string_label_keys_and_checks_participants():
+    m = label_metrics(["x"], [4], {"x": {"4": 3}, "y": {"4": 1}})
+    assert m["label_held"].tolist() == [1.0] and m["top_holder"].tolist() == [1.0]
+    assert m["top_holder_chance"].tolist() == [0.5]
+    with pytest.raises(ValueError, match="not participants"):
+        label_metrics(["z"], [4], {"x": {4: 1}})
+
+
+def test_label_metrics_on_no_inputs():
+    m = label_metrics([], [], {"a": {0: 1}})
+    assert all(v.shape == (0,) for v in m.values())
+
+
+def test_faulty_metrics():
+    m = faulty_metrics(["0", "3", "0"], faulty_ids={"0", "9"}, participants=["0", "1", "2", "3"])
+    np.testing.assert_array_equal(m["faulty_traced"], [1, 0, 1])
+    np.testing.assert_allclose(m["faulty_chance"], [0.25] * 3)  # client 9 did not participate
+    with pytest.raises(ValueError):
+        faulty_metrics(["7"], faulty_ids={"0"}, participants=["0", "1"])
+
+
+def test_summarise_rounds():
+    df = pd.DataFrame(
+        {
+            "round": [2, 1, 1, 2, 2],
+            "label_held": [1.0, 0.0, 1.0, 1.0, 0.0],
+            "label_held_chance": [0.5, 0.5, 0.25, 0.5, 0.5],
+        }
+    )
+    out = summarise_rounds(df, ["label_held", "label_held_chance"])
+    assert out["round"].tolist() == [1, 2]
+    np.testing.assert_allclose(out["label_held"], [0.5, 2 / 3])
+    np.testing.assert_allclose(out["label_held_chance"], [0.375, 0.5])
+    assert out["n_traced"].tolist() == [2, 3]
+    assert summarise_rounds(df, "label_held").columns.tolist() == ["round", "label_held", "n_traced"]
+    with pytest.raises(ValueError, match="nope"):
+        summarise_rounds(df, ["nope"])

@@ -1,0 +1,5 @@
+import sys
+
+from tracefl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""Command-line verbs over the library: one per workflow step, so every step runs by hand too.
+
+Runs are given either as a JSON spec (what the Snakemake rules pass) or as a run id
+looked up in a config file and preset (what a person types).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tracefl.config import ConfigError, ProvenanceSettings, RunSpec, SimulationSettings, find_run, load_preset
+
+
+def _spec(args: argparse.Namespace) -> RunSpec:
+    if args.spec:
+        return RunSpec.from_mapping(json.loads(args.spec))
+    if not args.run:
+        raise ConfigError("give --spec JSON or --run RUN_ID (with --config and --preset)")
+    return find_run(load_preset(args.config, args.preset), args.run)
+
+
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", help="run settings as JSON (as the workflow passes them)")
+    parser.add_argument("--run", help="run id to look up in --config/--preset")
+    parser.add_argument("--config", default="config/experiments.yaml")
+    parser.add_argument("--preset", default=None)
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from tracefl.data.sources import download_dataset
+
+    path = download_dataset(args.dataset, args.out, source_path=args.source_path)
+    print(f"wrote {path}")
+
+
+def cmd_partition(args: argparse.Namespace) -> None:
+    from tracefl.data.store import load_split
+    from tracefl.partition import partition_labels, write_partition
+
+    spec = _spec(args)
+    _, labels = load_split(args.data_dir, "train")
+    partition = partition_labels(
+        labels,
+        spec.num_clients,
+        spec.alpha,
+        spec.seed,
+        min_label_examples=spec.min_label_examples,
+        max_client_samples=spec.max_client_samples,
+        min_client_samples=spec.batch_size,
+    )
+    write_partition(args.out, partition)
+    print(f"wrote {args.out}: {len(partition['clients'])} clients, dropped {partition['dropped_clients']}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from tracefl.fl.simulation import train_run
+
+    spec = _spec(args)
+    settings = SimulationSettings.from_mapping(json.loads(args.simulation)) if args.simulation else SimulationSettings()
+    table = train_run(spec, args.data_dir, args.partition, args.run_dir, settings, num_cpus=args.cpus)
+    print(table.to_string(index=False))
+
+
+def cmd_provenance(args: argparse.Namespace) -> None:
+    from tracefl.provenance_run import run_provenance
+
+    spec = _spec(args)
+    settings = ProvenanceSettings.from_mapping(json.loads(args.settings)) if args.settings else ProvenanceSettings()
+    table = run_provenance(spec, args.data_dir, args.run_dir, args.out, settings, device=args.device)
+    correct = table[table["kind"] == "correct"]
+    print(
+        f"traced {len(table)} inputs over {table['round'].nunique()} rounds; label held "
+        f"{correct['label_held'].mean():.3f} (chance {correct['label_held_chance'].mean():.3f}), top holder "
+        f"{correct['top_holder'].mean():.3f} (chance {correct['top_holder_chance'].mean():.3f})"
+    )
+
+
+def cmd_figure2(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from tracefl.report.figure2 import Panel, plot_figure2
+
+    specs = [RunSpec.from_mapping(d) for d in json.loads(args.specs)]
+    runs_dir = Path(args.runs_dir)
+    panels = [
+        Panel(
+            spec,
+            pd.read_csv(runs_dir / spec.run_id / "rounds.csv"),
+            pd.read_csv(runs_dir / spec.run_id / "provenance.csv"),
+        )
+        for spec in specs
+    ]
+    summary = plot_figure2(panels, args.pdf, args.png, args.csv)
+    print(summary.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tracefl", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("download", help="fetch a dataset into the on-disk store format")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--source-path", default=None, help="local file/dir instead of the hub")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("partition", help="Dirichlet non-IID partition of a dataset's train split")
+    _add_run_args(p)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_partition)
+
+    p = sub.add_parser("train", help="federated training in a Flower simulation (resumes)")
+    _add_run_args(p)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--partition", required=True)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--simulation", default=None, help="simulation settings as JSON")
+    p.add_argument("--cpus", type=int, default=None, help="CPUs the Ray backend may use (default: all)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("provenance", help="trace every round of a trained run")
+    _add_run_args(p)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--settings", default=None, help="provenance settings as JSON")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_provenance)
+
+    p = sub.add_parser("figure2", help="plot Figure 2 from finished runs")
+    p.add_argument("--specs", required=True, help="JSON list of run settings, one per panel")
+    p.add_argument("--runs-dir", default="results/runs")
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--png", required=True)
+    p.add_argument("--csv", required=True)
+    p.set_defaults(func=cmd_figure2)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except ConfigError as exc:
+        print(f"tracefl: config error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

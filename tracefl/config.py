@@ -1,0 +1,251 @@
+"""Experiment configuration: presets, run settings, readable run ids, validation.
+
+The Snakefile and the CLI both resolve runs through this module, so a run id always
+means the same settings whichever way a step is started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from tracefl.data.registry import DATASETS, get_dataset_spec
+from tracefl.models import model_names
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+CLIENT_WEIGHTINGS = ("none", "data_size")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed; the message names the key and the allowed values."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one federated training run (and hence its id)."""
+
+    dataset: str
+    model: str
+    num_clients: int = 10
+    clients_per_round: int = 4
+    rounds: int = 10
+    alpha: float = 0.3
+    local_epochs: int = 2
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    pretrained: bool = False
+    seed: int = 42
+    max_client_samples: int = 2048
+    min_label_examples: int = 10
+    max_server_samples: int = 2048
+    faulty_clients: tuple[int, ...] = ()
+    label_flip: tuple[tuple[int, int], ...] = ()
+    dp_noise: float = 0.0
+    dp_clip: float = 0.0
+
+    @property
+    def run_id(self) -> str:
+        """Readable prefix plus a short hash of every setting: stable and unique."""
+        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        return (
+            f"{self.dataset}-{self.model}-c{self.num_clients}-p{self.clients_per_round}"
+            f"-r{self.rounds}-a{self.alpha:g}-s{self.seed}-{digest}"
+        )
+
+    @property
+    def partition_id(self) -> str:
+        """Name of the partition file this run trains on (runs may share one)."""
+        return (
+            f"c{self.num_clients}-a{self.alpha:g}-s{self.seed}-m{self.max_client_samples}"
+            f"-l{self.min_label_examples}-b{self.batch_size}"
+        )
+
+    @property
+    def flip_map(self) -> dict[int, int]:
+        return dict(self.label_flip)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["faulty_clients"] = list(self.faulty_clients)
+        data["label_flip"] = {str(k): v for k, v in self.label_flip}
+        return data
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "run") -> "RunSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown key '{unknown[0]}' in {where}; allowed: {', '.join(sorted(known))}")
+        values = dict(data)
+        if "faulty_clients" in values:
+            values["faulty_clients"] = tuple(int(c) for c in values["faulty_clients"] or ())
+        if "label_flip" in values:
+            flips = values["label_flip"] or {}
+            if not isinstance(flips, Mapping):
+                raise ConfigError(f"{where}.label_flip must be a mapping of source label to target label")
+            values["label_flip"] = tuple(sorted((int(k), int(v)) for k, v in flips.items()))
+        for key in ("alpha", "lr", "dp_noise", "dp_clip"):
+            if key in values:
+                values[key] = float(values[key])
+        spec = cls(**values)
+        validate_run(spec, where)
+        return spec
+
+
+def validate_run(spec: RunSpec, where: str = "run") -> None:
+    """Fail fast, with one line naming the key, on settings that cannot run."""
+
+    def bad(key: str, allowed: str) -> ConfigError:
+        return ConfigError(f"{where}.{key} = {getattr(spec, key)!r} is not allowed; {allowed}")
+
+    if spec.dataset not in DATASETS:
+        get_dataset_spec(spec.dataset)  # raises with the list of allowed names
+    if spec.model not in model_names():
+        raise bad("model", f"allowed: {', '.join(model_names())}")
+    if spec.num_clients < 1:
+        raise bad("num_clients", "must be >= 1")
+    if not 1 <= spec.clients_per_round <= spec.num_clients:
+        raise bad("clients_per_round", f"must be between 1 and num_clients ({spec.num_clients})")
+    if spec.rounds < 1:
+        raise bad("rounds", "must be >= 1")
+    if spec.alpha <= 0:
+        raise bad("alpha", "must be > 0")
+    if spec.local_epochs < 1:
+        raise bad("local_epochs", "must be >= 1")
+    if spec.batch_size < 1:
+        raise bad("batch_size", "must be >= 1")
+    if spec.lr <= 0:
+        raise bad("lr", "must be > 0")
+    if spec.optimizer not in OPTIMIZERS:
+        raise bad("optimizer", f"allowed: {', '.join(OPTIMIZERS)}")
+    for client in spec.faulty_clients:
+        if not 0 <= client < spec.num_clients:
+            raise bad("faulty_clients", f"client ids must be between 0 and {spec.num_clients - 1}")
+    num_classes = get_dataset_spec(spec.dataset).num_classes
+    for src, dst in spec.label_flip:
+        if not (0 <= src < num_classes and 0 <= dst < num_classes):
+            raise bad("label_flip", f"labels must be between 0 and {num_classes - 1}")
+    if spec.faulty_clients and not spec.label_flip:
+        raise bad("label_flip", "faulty_clients need a non-empty label_flip map")
+    if spec.dp_noise < 0:
+        raise bad("dp_noise", "must be >= 0")
+    if spec.dp_clip < 0 or (spec.dp_noise > 0 and spec.dp_clip <= 0):
+        raise bad("dp_clip", "must be > 0 when dp_noise > 0")
+    for key in ("max_client_samples", "max_server_samples"):
+        if getattr(spec, key) < 1:
+            raise bad(key, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ProvenanceSettings:
+    """How inputs are chosen and traced; changing these re-runs provenance, not training."""
+
+    inputs_per_label: int = 10
+    max_mispredictions: int = 100
+    layer_decay: float | None = 0.9
+    client_weighting: str = "none"
+    chunk_size: int = 128
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "ProvenanceSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown key '{unknown[0]}' in provenance; allowed: {', '.join(sorted(known))}")
+        settings = cls(**data)
+        if settings.client_weighting not in CLIENT_WEIGHTINGS:
+            raise ConfigError(
+                f"provenance.client_weighting = {settings.client_weighting!r} is not allowed; "
+                f"allowed: {', '.join(CLIENT_WEIGHTINGS)}"
+            )
+        if settings.inputs_per_label < 1:
+            raise ConfigError("provenance.inputs_per_label must be >= 1")
+        if settings.layer_decay is not None and not 0 < settings.layer_decay <= 1:
+            raise ConfigError("provenance.layer_decay must be in (0, 1] or null (no layer weighting)")
+        return settings
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Resources of the Flower simulation; they do not change results, so not in the run id."""
+
+    client_cpus: float = 1.0
+    client_gpus: float = 0.5
+    device: str = "auto"
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "SimulationSettings":
+        settings = cls(**data)
+        if settings.device not in DEVICES:
+            raise ConfigError(f"simulation.device = {settings.device!r} is not allowed; allowed: {', '.join(DEVICES)}")
+        if settings.client_cpus <= 0:
+            raise ConfigError("simulation.client_cpus must be > 0")
+        return settings
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One resolved preset: run grids per figure/table plus shared settings."""
+
+    name: str
+    runs: dict[str, RunSpec]
+    items: dict[str, list[str]]  # figure/table name -> run ids, in panel order
+    provenance: ProvenanceSettings
+    simulation: SimulationSettings
+    data_dir: str = "resources/datasets"
+    dataset_sources: dict[str, str] = field(default_factory=dict)
+
+
+ITEM_KEYS = ("figure2",)
+
+
+def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset:
+    """Expand ``config`` (the parsed experiments.yaml) into the runs of one preset."""
+    presets = config.get("presets") or {}
+    name = name or config.get("preset", "quick")
+    if name not in presets:
+        raise ConfigError(f"preset = {name!r} is not defined; allowed: {', '.join(sorted(presets))}")
+    body = presets[name] or {}
+    defaults = dict(body.get("defaults") or {})
+    runs: dict[str, RunSpec] = {}
+    items: dict[str, list[str]] = {}
+    for item in ITEM_KEYS:
+        entries = body.get(item) or []
+        ids: list[str] = []
+        for i, entry in enumerate(entries):
+            spec = RunSpec.from_mapping({**defaults, **entry}, where=f"presets.{name}.{item}[{i}]")
+            runs[spec.run_id] = spec
+            ids.append(spec.run_id)
+        items[item] = ids
+    return Preset(
+        name=name,
+        runs=runs,
+        items=items,
+        provenance=ProvenanceSettings.from_mapping(body.get("provenance") or {}),
+        simulation=SimulationSettings.from_mapping(body.get("simulation") or {}),
+        data_dir=str(config.get("data_dir", "resources/datasets")),
+        dataset_sources={str(k): str(v) for k, v in (config.get("dataset_sources") or {}).items()},
+    )
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    with open(path) as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_preset(path: str | Path, name: str | None = None) -> Preset:
+    return resolve_preset(load_config(path), name)
+
+
+def find_run(preset: Preset, run_id: str) -> RunSpec:
+    try:
+        return preset.runs[run_id]
+    except KeyError:
+        raise ConfigError(f"run '{run_id}' is not in preset '{preset.name}'") from None

@@ -1,0 +1,75 @@
+"""FedAvg with reproducible client sampling that keeps every client's trained model.
+
+Flower's own sampling uses the unseeded module-level ``random`` over node ids that
+change every simulation; here participants are chosen among partition ids by a seed
+derived from (run seed, round) and mapped to node ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg
+
+from tracefl.seeding import derive_seed
+
+
+def sample_participants(available: list[str], per_round: int, seed: int, rnd: int) -> list[str]:
+    """Partition ids taking part in round ``rnd``: a seeded draw without replacement."""
+    rng = np.random.default_rng(derive_seed(seed, "sample", rnd))
+    chosen = rng.choice(len(available), size=min(per_round, len(available)), replace=False)
+    return sorted((available[i] for i in chosen), key=int)
+
+
+@dataclass
+class CapturedReply:
+    """One client's reply as the aggregation saw it (after any server-side clipping)."""
+
+    client_id: str
+    num_examples: int
+    arrays: ArrayRecord
+    metrics: dict = field(default_factory=dict)
+
+
+class CapturingFedAvg(FedAvg):
+    """FedAvg that samples by seed and records the replies it aggregates."""
+
+    def __init__(self, node_of_client: dict[str, int], clients_per_round: int, seed: int) -> None:
+        super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=1)
+        self.node_of_client = node_of_client
+        self.clients_per_round = clients_per_round
+        self.seed = seed
+        self.last_participants: list[str] = []
+        self.captured: list[CapturedReply] = []
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        available = sorted(self.node_of_client, key=int)
+        self.last_participants = sample_participants(available, self.clients_per_round, self.seed, server_round)
+        config["server-round"] = server_round
+        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        return self._construct_messages(
+            record, [self.node_of_client[c] for c in self.last_participants], MessageType.TRAIN
+        )
+
+    def aggregate_train(self, server_round: int, replies: Iterable[Message]):
+        replies = list(replies)
+        self.captured = []
+        for msg in replies:
+            if msg.has_error():
+                continue
+            metrics = dict(msg.content["metrics"])
+            self.captured.append(
+                CapturedReply(
+                    client_id=str(int(metrics["partition-id"])),
+                    num_examples=int(metrics["num-examples"]),
+                    arrays=msg.content["arrays"],
+                    metrics=metrics,
+                )
+            )
+        return super().aggregate_train(server_round, replies)

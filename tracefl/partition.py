@@ -1,0 +1,166 @@
+"""Non-IID client partitions (TRACEFL.md section 5), stored as JSON.
+
+flwr-datasets' DirichletPartitioner splits the training labels across clients; we
+then apply the artifact's per-client clean-up (rare labels dropped, size capped,
+tiny clients dropped). The JSON records which examples and label counts each client
+has, so training and provenance read the same assignment without recomputing it.
+
+Behaviour of DirichletPartitioner (flwr-datasets 0.6.1) this relies on:
+- with ``min_partition_size=0`` its resampling loop always accepts the first draw, so
+  it never hits its 10-retry ValueError; partitions can be empty (we drop them later);
+- it raises if there are more partitions than rows;
+- one ``numpy.random.default_rng(seed)`` drives both the Dirichlet draws and the
+  shuffles, so the result is a pure function of (labels, num_clients, alpha, seed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _check_int(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{key} must be an integer >= {minimum} (key: {key}), got {value!r}")
+    return int(value)
+
+
+def _validate(labels: Any, num_clients: Any, alpha: Any, seed: Any) -> np.ndarray:
+    _check_int("num_clients", num_clients, 1)
+    _check_int("seed", seed, 0)
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, (int, float, np.integer, np.floating))
+        or not math.isfinite(alpha)
+        or alpha <= 0
+    ):
+        raise ValueError(f"alpha must be a finite number > 0 (key: alpha), got {alpha!r}")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"labels must be a 1-D integer array (key: labels), got {labels.dtype} {labels.shape}"
+        )
+    if num_clients > len(labels):
+        raise ValueError(
+            f"num_clients ({num_clients}) must not exceed the number of examples "
+            f"({len(labels)}) (key: num_clients)"
+        )
+    return labels.astype(np.int64, copy=False)
+
+
+def _dirichlet(labels: np.ndarray, num_clients: int, alpha: float, seed: int) -> list[np.ndarray]:
+    """Each client's example indices, in the partitioner's (shuffled) order."""
+    import datasets
+    from flwr_datasets.partitioner import DirichletPartitioner
+
+    partitioner = DirichletPartitioner(
+        num_partitions=num_clients,
+        partition_by="label",
+        alpha=float(alpha),
+        min_partition_size=0,
+        self_balancing=True,
+        shuffle=True,
+        seed=seed,
+    )
+    partitioner.dataset = datasets.Dataset.from_dict(
+        {"label": labels, "idx": np.arange(len(labels), dtype=np.int64)}
+    )
+    parts = [
+        np.asarray(partitioner.load_partition(cid).with_format("numpy")[:]["idx"], dtype=np.int64)
+        for cid in range(num_clients)
+    ]
+    # Self-balancing renormalises Dirichlet shares; with extreme alpha the shares can
+    # underflow to zero and the split degenerates. Refuse that instead of losing data.
+    assigned = np.concatenate(parts)
+    if len(assigned) != len(labels) or len(np.unique(assigned)) != len(labels):
+        raise ValueError(
+            f"Dirichlet partitioning with alpha={alpha} did not assign every example once; "
+            "use a larger alpha (key: alpha)"
+        )
+    return parts
+
+
+def partition_labels(
+    labels: np.ndarray,
+    num_clients: int,
+    alpha: float,
+    seed: int,
+    *,
+    min_label_examples: int = 10,
+    max_client_samples: int = 2048,
+    min_client_samples: int = 32,
+) -> dict[str, Any]:
+    """Split example indices across clients (Dirichlet by label) and clean them up.
+
+    Per client: labels with fewer than ``min_label_examples`` examples are removed,
+    then the first ``max_client_samples`` examples (partition order) are kept, and a
+    client left with fewer than ``min_client_samples`` (one batch) is dropped.
+    """
+    labels = _validate(labels, num_clients, alpha, seed)
+    _check_int("min_label_examples", min_label_examples, 0)
+    _check_int("max_client_samples", max_client_samples, 1)
+    _check_int("min_client_samples", min_client_samples, 0)
+    if min_client_samples > max_client_samples:
+        raise ValueError(
+            f"min_client_samples ({min_client_samples}) must not exceed max_client_samples "
+            f"({max_client_samples}) (key: min_client_samples)"
+        )
+    clients: dict[str, Any] = {}
+    dropped: list[str] = []
+    for cid, indices in enumerate(_dirichlet(labels, num_clients, alpha, seed)):
+        own = labels[indices]
+        values, counts = np.unique(own, return_counts=True)
+        keep_labels = values[counts >= min_label_examples]
+        kept = indices[np.isin(own, keep_labels)][:max_client_samples]
+        if len(kept) < min_client_samples:
+            dropped.append(str(cid))
+            continue
+        values, counts = np.unique(labels[kept], return_counts=True)
+        clients[str(cid)] = {
+            "indices": kept.tolist(),
+            "label_counts": {str(int(v)): int(c) for v, c in zip(values, counts)},
+            "num_examples": int(len(kept)),
+        }
+    return {
+        "num_clients": int(num_clients),
+        "alpha": float(alpha),
+        "seed": int(seed),
+        "min_label_examples": int(min_label_examples),
+        "max_client_samples": int(max_client_samples),
+        "min_client_samples": int(min_client_samples),
+        "num_examples": int(len(labels)),
+        "clients": clients,
+        "dropped_clients": dropped,
+    }
+
+
+def write_partition(path: str | Path, partition: dict[str, Any]) -> Path:
+    """Write JSON atomically (temp file + rename): readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(partition, fh, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_partition(path: str | Path) -> dict[str, Any]:
+    """Read a partition written by `write_partition`, checking its basic shape."""
+    path = Path(path)
+    partition = json.loads(path.read_text())
+    missing = [k for k in ("num_clients", "alpha", "seed", "clients") if k not in partition]
+    if missing:
+        raise ValueError(f"{path} is not a partition file (missing {', '.join(missing)})")
+    return partition

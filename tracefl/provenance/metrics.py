@@ -1,0 +1,88 @@
+"""Per-input localization metrics and their chance levels (TRACEFL.md section 3).
+
+Every accuracy is paired with the accuracy a uniformly random participant would get
+under the same criterion, because "the traced client holds the label" is often true
+for most participants under non-IID partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _count_matrix(
+    true_labels: Sequence[int], label_counts: Mapping[str, Mapping[int, int]]
+) -> tuple[list[str], np.ndarray]:
+    """(participants, counts[participant, input]) of each input's true label; missing = 0."""
+    participants = [str(p) for p in label_counts]
+    if not participants:
+        raise ValueError("label_counts has no participants")
+    labels = [int(y) for y in true_labels]
+    rows = []
+    for counts in label_counts.values():
+        by_label = {int(k): int(v) for k, v in counts.items()}  # JSON may give str keys
+        rows.append([by_label.get(y, 0) for y in labels])
+    return participants, np.asarray(rows, dtype=np.int64).reshape(len(participants), len(labels))
+
+
+def _positions(traced: Sequence[str], participants: Sequence[str]) -> np.ndarray:
+    index = {p: i for i, p in enumerate(participants)}
+    unknown = sorted({str(t) for t in traced} - index.keys())
+    if unknown:
+        raise ValueError(f"traced client(s) {unknown} are not participants {list(participants)}")
+    return np.asarray([index[str(t)] for t in traced], dtype=np.int64)
+
+
+def label_metrics(
+    traced: Sequence[str],
+    true_labels: Sequence[int],
+    label_counts: Mapping[str, Mapping[int, int]],
+) -> dict[str, np.ndarray]:
+    """Paper metric ("label held"), strict metric ("top holder"), and their chance levels."""
+    if len(traced) != len(true_labels):
+        raise ValueError(f"traced ({len(traced)}) and true_labels ({len(true_labels)}) differ in length")
+    participants, counts = _count_matrix(true_labels, label_counts)
+    who = _positions(traced, participants)
+    n = len(traced)
+    mine = counts[who, np.arange(n)]
+    best = counts.max(axis=0)
+    is_top = (counts == best) & (best > 0)
+    return {
+        "label_held": (mine > 0).astype(np.float64),
+        "label_held_chance": (counts > 0).mean(axis=0),
+        "top_holder": ((mine == best) & (best > 0)).astype(np.float64),
+        "top_holder_chance": is_top.mean(axis=0),
+    }
+
+
+def faulty_metrics(
+    traced: Sequence[str], faulty_ids: Collection[str], participants: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Misprediction metric: was a faulty client traced, and how often would chance do it."""
+    participants = [str(p) for p in participants]
+    if not participants:
+        raise ValueError("participants is empty")
+    _positions(traced, participants)
+    faulty = {str(f) for f in faulty_ids}
+    chance = sum(p in faulty for p in participants) / len(participants)
+    return {
+        "faulty_traced": np.asarray([str(t) in faulty for t in traced], dtype=np.float64),
+        "faulty_chance": np.full(len(traced), chance, dtype=np.float64),
+    }
+
+
+def summarise_rounds(
+    df: pd.DataFrame, value_cols: str | Sequence[str], round_col: str = "round"
+) -> pd.DataFrame:
+    """Per-round mean of ``value_cols`` and the number of traced inputs, sorted by round."""
+    cols = [value_cols] if isinstance(value_cols, str) else list(value_cols)
+    missing = [c for c in [round_col, *cols] if c not in df.columns]
+    if missing:
+        raise ValueError(f"summarise_rounds: missing column(s) {missing}")
+    grouped = df.groupby(round_col, sort=True)
+    summary = grouped[cols].mean()
+    summary["n_traced"] = grouped.size()
+    return summary.reset_index()

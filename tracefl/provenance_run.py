@@ -1,0 +1,141 @@
+"""Neuron provenance over every round of a finished training run -> provenance.csv."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from tracefl.config import ProvenanceSettings, RunSpec
+from tracefl.data.registry import get_dataset_spec
+from tracefl.fl.apps import resolve_device
+from tracefl.fl.checkpoint import completed_rounds, read_client, read_global, read_meta
+from tracefl.fl.client_data import server_tensors
+from tracefl.fl.local_training import predict
+from tracefl.models import build_model
+from tracefl.provenance import trace
+from tracefl.provenance.metrics import faulty_metrics, label_metrics
+from tracefl.provenance.selection import select_correct_inputs, select_mispredictions
+
+PROVENANCE_COLUMNS = [
+    "round",
+    "kind",
+    "input_id",
+    "true_label",
+    "predicted_label",
+    "traced_client",
+    "traced_score",
+    "label_held",
+    "label_held_chance",
+    "top_holder",
+    "top_holder_chance",
+    "faulty_traced",
+    "faulty_chance",
+    "n_participants",
+    "global_accuracy",
+    "seconds",
+]
+
+
+def _load_model(spec: RunSpec, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    model = build_model(spec.model, get_dataset_spec(spec.dataset).num_classes, pretrained=False)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def trace_round(
+    spec: RunSpec,
+    run_dir: str | Path,
+    rnd: int,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    settings: ProvenanceSettings,
+    device: torch.device,
+) -> pd.DataFrame:
+    """Trace the selected test inputs of one round; an empty frame when none qualifies."""
+    meta = read_meta(run_dir, rnd)
+    participants: list[str] = meta["participants"]
+    label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
+    global_model = _load_model(spec, read_global(run_dir, rnd)).to(device)
+    predicted = predict(global_model, x_test, device).argmax(1).numpy()
+    true = y_test.numpy()
+
+    held = sorted({label for counts in label_counts.values() for label, n in counts.items() if n > 0})
+    batches = [("correct", select_correct_inputs(true, predicted, held, settings.inputs_per_label))]
+    if spec.faulty_clients:
+        batches.append(("misprediction", select_mispredictions(true, predicted, spec.flip_map, settings.max_mispredictions)))
+    batches = [(kind, idx) for kind, idx in batches if len(idx)]
+    if not batches:
+        return pd.DataFrame(columns=PROVENANCE_COLUMNS)
+
+    clients = {c: _load_model(spec, read_client(run_dir, rnd, c)).to(device) for c in participants}
+    faulty = [str(c) for c in spec.faulty_clients]
+    frames = []
+    for kind, idx in batches:
+        started = time.perf_counter()
+        result = trace(
+            global_model,
+            clients,
+            x_test[idx].to(device),
+            client_num_examples=meta["num_examples"],
+            client_weighting=settings.client_weighting,
+            layer_decay=settings.layer_decay,
+            chunk_size=settings.chunk_size,
+        )
+        seconds = (time.perf_counter() - started) / len(idx)
+        labels = true[idx]
+        col = {c: i for i, c in enumerate(result.client_ids)}
+        frame = pd.DataFrame(
+            {
+                "round": rnd,
+                "kind": kind,
+                "input_id": idx,
+                "true_label": labels,
+                "predicted_label": result.predicted.cpu().numpy(),
+                "traced_client": result.traced,
+                "traced_score": [float(result.scores[i, col[c]]) for i, c in enumerate(result.traced)],
+                "n_participants": len(participants),
+                "global_accuracy": meta["global_accuracy"],
+                "seconds": seconds,
+            }
+        )
+        for key, values in label_metrics(result.traced, labels, label_counts).items():
+            frame[key] = values
+        if faulty:
+            for key, values in faulty_metrics(result.traced, faulty, participants).items():
+                frame[key] = values
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).reindex(columns=PROVENANCE_COLUMNS)
+
+
+def run_provenance(
+    spec: RunSpec,
+    dataset_dir: str | Path,
+    run_dir: str | Path,
+    out_csv: str | Path,
+    settings: ProvenanceSettings = ProvenanceSettings(),
+    device: str = "auto",
+) -> pd.DataFrame:
+    """Trace every completed round of ``run_dir`` and write ``out_csv`` atomically."""
+    dev = resolve_device(device)
+    rounds = completed_rounds(run_dir)
+    if len(rounds) < spec.rounds:
+        raise RuntimeError(f"run {spec.run_id} has {len(rounds)} of {spec.rounds} rounds on disk; train it first")
+    x_test, y_test = server_tensors(spec.dataset, dataset_dir, spec.max_server_samples)
+    frames = [
+        trace_round(spec, run_dir, rnd, x_test, y_test, settings, dev)
+        for rnd in tqdm(rounds, desc=f"provenance {spec.run_id}")
+    ]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PROVENANCE_COLUMNS)
+    for key in ("label_held", "top_holder", "faulty_traced"):
+        table[key] = table[key].astype("Int64")
+    out_csv = Path(out_csv)
+    tmp = out_csv.with_suffix(".csv.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out_csv)
+    return table

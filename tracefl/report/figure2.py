@@ -1,0 +1,92 @@
+"""Figure 2: TraceFL localization accuracy and global model accuracy per round, one panel per run."""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from tracefl.config import RunSpec  # noqa: E402
+from tracefl.data.registry import get_dataset_spec  # noqa: E402
+from tracefl.report.summary import per_round, per_run  # noqa: E402
+
+MODEL_NAMES = {
+    "cnn": "small CNN",
+    "tiny-cnn": "tiny CNN",
+    "resnet18": "ResNet-18",
+    "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50",
+    "resnet101": "ResNet-101",
+    "resnet152": "ResNet-152",
+    "densenet121": "DenseNet-121",
+}
+
+
+@dataclass
+class Panel:
+    spec: RunSpec
+    rounds: pd.DataFrame
+    provenance: pd.DataFrame
+
+
+def panel_title(index: int, spec: RunSpec) -> str:
+    return f"({string.ascii_lowercase[index]}) {get_dataset_spec(spec.dataset).display} - {MODEL_NAMES.get(spec.model, spec.model)}"
+
+
+def plot_figure2(panels: list[Panel], out_pdf: str | Path, out_png: str | Path, out_csv: str | Path) -> pd.DataFrame:
+    """Draw the panels, write the PDF/PNG and a CSV of the per-run averages; returns that CSV's table."""
+    cols = min(4, max(1, len(panels)))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows + 0.6), squeeze=False)
+    summaries = []
+    for i, panel in enumerate(panels):
+        ax = axes[i // cols][i % cols]
+        table = per_round(panel.provenance, panel.rounds)
+        summary = per_run(table)
+        summaries.append({"panel": string.ascii_lowercase[i], "run_id": panel.spec.run_id, "dataset": panel.spec.dataset,
+                          "model": panel.spec.model, **summary})
+        x = table["round"]
+        ax.plot(x, table["label_held"], "o-", color="tab:blue", ms=3, label="TraceFL accuracy")
+        ax.plot(x, table["label_held_chance"], ":", color="tab:blue", label="chance (TraceFL)")
+        ax.plot(x, table["top_holder"], "s-", color="tab:green", ms=3, label="strict: top holder")
+        ax.plot(x, table["top_holder_chance"], ":", color="tab:green", label="chance (top holder)")
+        ax.plot(x, table["global_accuracy"], "^-", color="tab:orange", ms=3, label="Global model accuracy")
+        ax.set_title(panel_title(i, panel.spec), fontsize=9)
+        ax.text(
+            0.98,
+            0.03,
+            f"{summary['inputs_traced']} inputs traced\n{panel.spec.clients_per_round} of {panel.spec.num_clients} clients/round, "
+            f"alpha {panel.spec.alpha:g}",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+        )
+        ax.set_xlabel("Communication Rounds")
+        ax.set_ylabel("Accuracy (%)")
+        ax.set_ylim(-2, 102)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for j in range(len(panels), rows * cols):
+        axes[j // cols][j % cols].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = 5 if cols >= 3 else 2
+    legend_rows = math.ceil(len(labels) / ncol)
+    fig.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=8, frameon=False)
+    height = 3.4 * rows + 0.6
+    fig.set_size_inches(4.2 * cols, height + 0.2 * legend_rows)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.22 * legend_rows / (height + 0.2 * legend_rows)))
+    fig.savefig(out_pdf)
+    fig.savefig(out_png, dpi=150)
+    plt.close(fig)
+    summary_table = pd.DataFrame(summaries)
+    summary_table.to_csv(out_csv, index=False)
+    return summary_table

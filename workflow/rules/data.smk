@@ -1,0 +1,41 @@
+# Datasets and partitions.
+
+
+localrules:
+    download_dataset,
+
+
+rule download_dataset:
+    """Fetch one dataset (hub, MedMNIST, bundled pip data or a local file) into the store format.
+
+    A localrule: login nodes have internet, compute nodes often do not."""
+    output:
+        directory(f"{DATA_DIR}/{{dataset}}"),
+    conda:
+        "../../envs/tracefl.yaml"
+    log:
+        "results/logs/download/{dataset}.log",
+    params:
+        source=lambda wc: (
+            f"--source-path {shlex.quote(PRESET.dataset_sources[wc.dataset])}"
+            if wc.dataset in PRESET.dataset_sources
+            else ""
+        ),
+    shell:
+        "python -m tracefl download --dataset {wildcards.dataset} --out {output} {params.source} > {log} 2>&1"
+
+
+rule partition:
+    """Dirichlet non-IID split of the train set, then the per-client clean-up."""
+    input:
+        f"{DATA_DIR}/{{dataset}}",
+    output:
+        "results/partitions/{dataset}/{partition}.json",
+    conda:
+        "../../envs/tracefl.yaml"
+    log:
+        "results/logs/partition/{dataset}/{partition}.log",
+    params:
+        spec=lambda wc: json.dumps(partition_spec(wc.dataset, wc.partition).to_dict(), sort_keys=True),
+    shell:
+        "python -m tracefl partition --spec {params.spec:q} --data-dir {input} --out {output} > {log} 2>&1"
