@@ -16,8 +16,12 @@ include: "workflow/rules/provenance.smk"
 include: "workflow/rules/report.smk"
 
 
+FIGURES, TABLES = built_items()
+
+
 rule all:
+    """Every figure and table the selected preset defines."""
     input:
-        "results/figure2.pdf",
-        "results/figure2.png",
+        expand("results/{fig}.{ext}", fig=FIGURES, ext=["pdf", "png", "csv"]),
+        expand("results/{table}.{ext}", table=TABLES, ext=["csv", "md", "tex"]),
     default_target: True

@@ -44,19 +44,30 @@ def test_bad_config_fails_before_any_job(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_end_to_end(tmp_path):
-    """Download, partition, 2 rounds of Flower training, provenance and Figure 2, for real."""
+    """Every figure and table from real runs: download, partition, Flower training (plain,
+    label-flipping, DP), provenance, FedDebug, reports."""
     work = _workdir(tmp_path)
-    proc = snakemake("results/figure2.pdf", "--cores", "2", "--configfile", str(TINY), cwd=work)
+    proc = snakemake("all", "--cores", "2", "--configfile", str(TINY), cwd=work)
     logs = "\n".join(p.read_text() for p in (work / "results" / "logs").rglob("*.log")) if (work / "results/logs").exists() else ""
     assert proc.returncode == 0, proc.stdout + proc.stderr + logs
     assert (work / "results/figure2.pdf").stat().st_size > 0
     assert (work / "results/figure2.png").stat().st_size > 0
-    runs = list((work / "results/runs").iterdir())
-    assert len(runs) == 1
-    rounds = pd.read_csv(runs[0] / "rounds.csv")
+    for item in ("figure2", "figure3", "figure4", "figure5", "figure6"):
+        assert (work / f"results/{item}.pdf").stat().st_size > 0, item
+    for item in ("table1", "table2", "table3"):
+        for ext in ("csv", "md", "tex"):
+            assert (work / f"results/{item}.{ext}").stat().st_size > 0, (item, ext)
+    table1 = pd.read_csv(work / "results/table1.csv")
+    assert table1["traced_mispredictions"].iloc[0] > 0
+    assert 0 <= table1["tracefl_faulty_pct"].iloc[0] <= 100 and table1["faulty_chance_pct"].iloc[0] == 25
+    assert pd.read_csv(work / "results/table2.csv")["dp_noise"].tolist() == [0.001]
+    runs = sorted((work / "results/runs").iterdir())
+    assert len(runs) == 3  # plain, faulty and DP runs; the other items share the plain one
+    plain = work / "results/runs" / pd.read_csv(work / "results/figure2.csv")["run_id"].iloc[0]
+    rounds = pd.read_csv(plain / "rounds.csv")
     assert list(rounds["round"]) == [1, 2]
     assert {"round", "global_accuracy", "global_loss", "participants"} <= set(rounds.columns)
-    prov = pd.read_csv(runs[0] / "provenance.csv")
+    prov = pd.read_csv(plain / "provenance.csv")
     needed = {"round", "input_id", "true_label", "predicted_label", "traced_client", "label_held",
               "label_held_chance", "top_holder", "top_holder_chance", "seconds"}
     assert needed <= set(prov.columns)

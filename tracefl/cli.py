@@ -79,23 +79,43 @@ def cmd_provenance(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_figure2(args: argparse.Namespace) -> None:
-    import pandas as pd
+def cmd_feddebug(args: argparse.Namespace) -> None:
+    from tracefl.feddebug_run import run_feddebug
 
-    from tracefl.report.figure2 import Panel, plot_figure2
+    table = run_feddebug(_spec(args), args.run_dir, args.out, n_inputs=args.inputs, device=args.device)
+    print(f"FedDebug: {len(table)} generated inputs, mean score {table['score'].mean():.3f}")
+
+
+FIGURES = ("figure2", "figure3", "figure4", "figure5", "figure6")
+TABLES = ("table1", "table2", "table3")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Build one figure (pdf, png, csv) or table (csv, md, tex) from finished runs."""
+    from tracefl.report import items
+    from tracefl.report.figure2 import Panel, plot_rounds
 
     specs = [RunSpec.from_mapping(d) for d in json.loads(args.specs)]
-    runs_dir = Path(args.runs_dir)
-    panels = [
-        Panel(
-            spec,
-            pd.read_csv(runs_dir / spec.run_id / "rounds.csv"),
-            pd.read_csv(runs_dir / spec.run_id / "provenance.csv"),
+    results = [items.RunResult.load(spec, args.runs_dir) for spec in specs]
+    prefix = Path(args.out_prefix)
+    if args.item in TABLES:
+        table = getattr(items, args.item)(results, prefix)
+    elif args.item == "figure2":
+        panels = [Panel(r.spec, r.rounds, r.provenance) for r in results]
+        table = plot_rounds(panels, prefix.with_suffix(".pdf"), prefix.with_suffix(".png"), prefix.with_suffix(".csv"))
+    else:
+        table = getattr(items, args.item)(
+            results, prefix.with_suffix(".pdf"), prefix.with_suffix(".png"), prefix.with_suffix(".csv")
         )
-        for spec in specs
-    ]
-    summary = plot_figure2(panels, args.pdf, args.png, args.csv)
-    print(summary.to_string(index=False))
+    print(table.to_string(index=False))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from tracefl.bench import main as bench_main
+
+    code = bench_main(args.bench_args)
+    if code:
+        raise SystemExit(code)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,13 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_provenance)
 
-    p = sub.add_parser("figure2", help="plot Figure 2 from finished runs")
-    p.add_argument("--specs", required=True, help="JSON list of run settings, one per panel")
+    p = sub.add_parser("feddebug", help="FedDebug baseline on every round of a faulty-client run")
+    _add_run_args(p)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--inputs", type=int, default=10, help="generated inputs per round")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_feddebug)
+
+    p = sub.add_parser("report", help="build a figure or table of the paper from finished runs")
+    p.add_argument("--item", required=True, choices=FIGURES + TABLES)
+    p.add_argument("--specs", required=True, help="JSON list of run settings, in panel/row order")
     p.add_argument("--runs-dir", default="results/runs")
-    p.add_argument("--pdf", required=True)
-    p.add_argument("--png", required=True)
-    p.add_argument("--csv", required=True)
-    p.set_defaults(func=cmd_figure2)
+    p.add_argument("--out-prefix", required=True, help="e.g. results/table1 -> .csv/.md/.tex or .pdf/.png/.csv")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("bench", help="time the batched engine against the per-input reference", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -203,7 +203,22 @@ class Preset:
     dataset_sources: dict[str, str] = field(default_factory=dict)
 
 
-ITEM_KEYS = ("figure2",)
+# Figures and tables that own runs; Figure 6 is drawn from Table I's runs.
+ITEM_KEYS = ("figure2", "table1", "figure3", "figure4", "table2", "table3", "figure5")
+
+
+def expand_entry(entry: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    """An item entry, with its optional ``sweep`` (key -> list of values) expanded in order."""
+    entry = dict(entry)
+    sweep = entry.pop("sweep", None) or {}
+    if not isinstance(sweep, Mapping):
+        raise ConfigError(f"{where}.sweep must map a run setting to a list of values")
+    expanded = [entry]
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}.sweep.{key} must be a non-empty list")
+        expanded = [{**e, key: v} for e in expanded for v in values]
+    return expanded
 
 
 def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset:
@@ -220,9 +235,12 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
         entries = body.get(item) or []
         ids: list[str] = []
         for i, entry in enumerate(entries):
-            spec = RunSpec.from_mapping({**defaults, **entry}, where=f"presets.{name}.{item}[{i}]")
-            runs[spec.run_id] = spec
-            ids.append(spec.run_id)
+            where = f"presets.{name}.{item}[{i}]"
+            for values in expand_entry(entry, where):
+                spec = RunSpec.from_mapping({**defaults, **values}, where=where)
+                runs[spec.run_id] = spec
+                if spec.run_id not in ids:
+                    ids.append(spec.run_id)
         items[item] = ids
     return Preset(
         name=name,

@@ -12,15 +12,14 @@ import torch
 from tqdm import tqdm
 
 from tracefl.config import ProvenanceSettings, RunSpec
-from tracefl.data.registry import get_dataset_spec
 from tracefl.fl.apps import resolve_device
-from tracefl.fl.checkpoint import completed_rounds, read_client, read_global, read_meta
+from tracefl.fl.checkpoint import completed_rounds
 from tracefl.fl.client_data import server_tensors
 from tracefl.fl.local_training import predict
-from tracefl.models import build_model
 from tracefl.provenance import trace
 from tracefl.provenance.metrics import faulty_metrics, label_metrics
 from tracefl.provenance.selection import select_correct_inputs, select_mispredictions
+from tracefl.runs import round_models
 
 PROVENANCE_COLUMNS = [
     "round",
@@ -42,12 +41,6 @@ PROVENANCE_COLUMNS = [
 ]
 
 
-def _load_model(spec: RunSpec, state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    model = build_model(spec.model, get_dataset_spec(spec.dataset).num_classes, pretrained=False)
-    model.load_state_dict(state)
-    return model.eval()
-
-
 def trace_round(
     spec: RunSpec,
     run_dir: str | Path,
@@ -58,10 +51,9 @@ def trace_round(
     device: torch.device,
 ) -> pd.DataFrame:
     """Trace the selected test inputs of one round; an empty frame when none qualifies."""
-    meta = read_meta(run_dir, rnd)
+    global_model, clients, meta = round_models(spec, run_dir, rnd, device)
     participants: list[str] = meta["participants"]
     label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
-    global_model = _load_model(spec, read_global(run_dir, rnd)).to(device)
     predicted = predict(global_model, x_test, device).argmax(1).numpy()
     true = y_test.numpy()
 
@@ -73,7 +65,6 @@ def trace_round(
     if not batches:
         return pd.DataFrame(columns=PROVENANCE_COLUMNS)
 
-    clients = {c: _load_model(spec, read_client(run_dir, rnd, c)).to(device) for c in participants}
     faulty = [str(c) for c in spec.faulty_clients]
     frames = []
     for kind, idx in batches:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, Strategy
 from tqdm import tqdm
 
 from tracefl.config import RunSpec
@@ -33,6 +35,35 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("simulation.device = 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
     return torch.device(name)
+
+
+def as_float_arrays(state: dict[str, torch.Tensor]) -> ArrayRecord:
+    """State dict as an ArrayRecord of floating arrays.
+
+    Flower's DP clipping and noise work in place on every array, which integer buffers
+    (BatchNorm's ``num_batches_tracked``) do not survive; ``load_state_dict`` casts
+    them back to their own dtype on the way in.
+    """
+    return ArrayRecord(
+        {k: (v if v.is_floating_point() else v.to(torch.float32)).detach().cpu() for k, v in state.items()}
+    )
+
+
+def make_strategy(spec: RunSpec, node_of_client: dict[str, int]) -> tuple[Strategy, CapturingFedAvg]:
+    """FedAvg that captures client models, wrapped in Flower's server-side DP when configured.
+
+    Returns (strategy to drive, inner FedAvg whose captured replies are the clipped ones).
+    """
+    inner = CapturingFedAvg(node_of_client, spec.clients_per_round, spec.seed)
+    if spec.dp_clip > 0:
+        wrapped = DifferentialPrivacyServerSideFixedClipping(
+            inner,
+            noise_multiplier=spec.dp_noise,
+            clipping_norm=spec.dp_clip,
+            num_sampled_clients=min(spec.clients_per_round, len(node_of_client)),
+        )
+        return wrapped, inner
+    return inner, inner
 
 
 def initial_state(spec: RunSpec) -> dict[str, torch.Tensor]:
@@ -74,9 +105,8 @@ def make_client_app(
             seed=derive_seed(spec.seed, "train", rnd, client_id),
             device=resolve_device(device),
         )
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         metrics = MetricRecord({"num-examples": len(x), "partition-id": int(client_id), "train-loss": loss})
-        return Message(RecordDict({"arrays": ArrayRecord(state), "metrics": metrics}), reply_to=msg)
+        return Message(RecordDict({"arrays": as_float_arrays(model.state_dict()), "metrics": metrics}), reply_to=msg)
 
     return app
 
@@ -117,7 +147,7 @@ def make_server_app(
         partition = load_partition(partition_path)
         clients = partition["clients"]
         node_of_client = _node_of_client(grid, spec.num_clients, set(clients))
-        strategy = CapturingFedAvg(node_of_client, spec.clients_per_round, spec.seed)
+        strategy, capturing = make_strategy(spec, node_of_client)
         dev = resolve_device(device)
         x_test, y_test = server_tensors(spec.dataset, dataset_dir, spec.max_server_samples)
         model = build_model(spec.model, num_classes, pretrained=False)
@@ -125,7 +155,7 @@ def make_server_app(
         done = completed_rounds(run_dir)
         first = done[-1] + 1 if done else 1
         state = read_global(run_dir, done[-1]) if done else initial_state(spec)
-        arrays = ArrayRecord({k: v for k, v in state.items()})
+        arrays = as_float_arrays(state)
         for rnd in tqdm(range(first, spec.rounds + 1), desc=f"train {spec.run_id}", initial=first - 1, total=spec.rounds):
             started = time.time()
             messages = strategy.configure_train(rnd, arrays, ConfigRecord({}), grid)
@@ -133,12 +163,13 @@ def make_server_app(
             failed = [r for r in replies if r.has_error()]
             if failed:
                 raise RuntimeError(f"round {rnd}: client training failed: {failed[0].error.reason}")
+            np.random.seed(derive_seed(spec.seed, "dp-noise", rnd))  # Flower's DP noise draws from np.random
             aggregated, _ = strategy.aggregate_train(rnd, replies)
             if aggregated is None:
                 raise RuntimeError(f"round {rnd}: no client replied")
             model.load_state_dict(aggregated.to_torch_state_dict())
             accuracy, loss = evaluate(model, x_test, y_test, dev)
-            captured = sorted(strategy.captured, key=lambda c: int(c.client_id))
+            captured = sorted(capturing.captured, key=lambda c: int(c.client_id))
             meta = {
                 "round": rnd,
                 "run_id": spec.run_id,
@@ -147,6 +178,8 @@ def make_server_app(
                 "label_counts": {c.client_id: clients[c.client_id]["label_counts"] for c in captured},
                 "train_loss": {c.client_id: float(c.metrics.get("train-loss", float("nan"))) for c in captured},
                 "faulty_clients": [str(c) for c in spec.faulty_clients],
+                "dp_noise": spec.dp_noise,
+                "dp_clip": spec.dp_clip,
                 "global_accuracy": accuracy,
                 "global_loss": loss,
                 "seconds": time.time() - started,
@@ -160,6 +193,6 @@ def make_server_app(
                 meta,
             )
             tqdm.write(f"round {rnd}: global accuracy {accuracy:.4f} loss {loss:.4f} participants {meta['participants']}")
-            arrays = ArrayRecord({k: v.detach().cpu() for k, v in global_state.items()})
+            arrays = as_float_arrays(global_state)
 
     return app

@@ -41,7 +41,7 @@ def panel_title(index: int, spec: RunSpec) -> str:
     return f"({string.ascii_lowercase[index]}) {get_dataset_spec(spec.dataset).display} - {MODEL_NAMES.get(spec.model, spec.model)}"
 
 
-def plot_figure2(panels: list[Panel], out_pdf: str | Path, out_png: str | Path, out_csv: str | Path) -> pd.DataFrame:
+def plot_rounds(panels: list[Panel], out_pdf: str | Path, out_png: str | Path, out_csv: str | Path) -> pd.DataFrame:
     """Draw the panels, write the PDF/PNG and a CSV of the per-run averages; returns that CSV's table."""
     cols = min(4, max(1, len(panels)))
     rows = math.ceil(len(panels) / cols)

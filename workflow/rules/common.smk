@@ -39,6 +39,28 @@ def item_files(item, name):
     return [f"results/runs/{r}/{name}" for r in PRESET.items[item]]
 
 
+# Which runs each item is drawn from (Figure 6 is measured on Table I's runs).
+FIGURE_RUNS = {"figure2": "figure2", "figure3": "figure3", "figure4": "figure4", "figure5": "figure5", "figure6": "table1"}
+TABLE_RUNS = {"table1": "table1", "table2": "table2", "table3": "table3"}
+FEDDEBUG_ITEMS = ("figure6", "table1")
+
+
+def item_inputs(item, source):
+    files = {"rounds": item_files(source, "rounds.csv"), "provenance": item_files(source, "provenance.csv")}
+    if item in FEDDEBUG_ITEMS:
+        files["feddebug"] = [
+            f"results/runs/{r}/feddebug.csv" for r in PRESET.items[source] if RUNS[r].faulty_clients
+        ]
+    return files
+
+
+def built_items():
+    """Items the selected preset defines runs for."""
+    figures = [f for f, src in FIGURE_RUNS.items() if PRESET.items.get(src)]
+    tables = [t for t, src in TABLE_RUNS.items() if PRESET.items.get(src)]
+    return figures, tables
+
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.\-]+",
     run=r"[A-Za-z0-9_.\-]+",

@@ -1,0 +1,63 @@
+"""The FedDebug baseline over every round of a faulty-client run -> feddebug.csv."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from tracefl.config import RunSpec
+from tracefl.data.registry import get_dataset_spec
+from tracefl.feddebug import feddebug_localize, generate_inputs
+from tracefl.fl.apps import resolve_device
+from tracefl.fl.checkpoint import completed_rounds
+from tracefl.runs import round_models
+from tracefl.seeding import derive_seed
+
+FEDDEBUG_COLUMNS = ["round", "input", "flagged", "faulty", "score", "seconds"]
+
+
+def run_feddebug(
+    spec: RunSpec,
+    run_dir: str | Path,
+    out_csv: str | Path,
+    n_inputs: int = 10,
+    threshold: float = 0.003,
+    device: str = "auto",
+) -> pd.DataFrame:
+    """Localize the faulty participants of each round with FedDebug (image models only).
+
+    Rounds without a faulty participant are skipped: there is nothing to find.
+    """
+    if get_dataset_spec(spec.dataset).kind != "image":
+        raise ValueError(f"FedDebug works on image models only; dataset '{spec.dataset}' is text")
+    dev = resolve_device(device)
+    dspec = get_dataset_spec(spec.dataset)
+    faulty = {str(c) for c in spec.faulty_clients}
+    rows = []
+    for rnd in tqdm(completed_rounds(run_dir), desc=f"feddebug {spec.run_id}"):
+        _, clients, meta = round_models(spec, run_dir, rnd, dev)
+        present = sorted(faulty & set(meta["participants"]), key=int)
+        if not present or len(present) == len(clients):
+            continue
+        inputs = generate_inputs(n_inputs, (3, 32, 32), dspec.mean, dspec.std, seed=derive_seed(spec.seed, "feddebug", rnd))
+        result = feddebug_localize(clients, inputs.to(dev), num_faulty=len(present), faulty_ids=present, threshold=threshold)
+        for i, flagged in enumerate(result.flagged):
+            rows.append(
+                {
+                    "round": rnd,
+                    "input": i,
+                    "flagged": " ".join(flagged),
+                    "faulty": " ".join(present),
+                    "score": float(result.scores[i]),
+                    "seconds": result.seconds_per_input,
+                }
+            )
+    table = pd.DataFrame(rows, columns=FEDDEBUG_COLUMNS)
+    out_csv = Path(out_csv)
+    tmp = out_csv.with_suffix(".csv.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out_csv)
+    return table

@@ -1,0 +1,30 @@
+"""Reading a finished run back: the models and metadata of each round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tracefl.config import RunSpec
+from tracefl.data.registry import get_dataset_spec
+from tracefl.fl.checkpoint import read_client, read_global, read_meta
+from tracefl.models import build_model
+
+
+def model_from_state(spec: RunSpec, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The run's architecture with ``state`` loaded, in eval mode."""
+    model = build_model(spec.model, get_dataset_spec(spec.dataset).num_classes, pretrained=False)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def round_models(
+    spec: RunSpec, run_dir: str | Path, rnd: int, device: torch.device
+) -> tuple[nn.Module, dict[str, nn.Module], dict]:
+    """(global model, participating clients' models by id, round metadata) of round ``rnd``."""
+    meta = read_meta(run_dir, rnd)
+    global_model = model_from_state(spec, read_global(run_dir, rnd)).to(device)
+    clients = {c: model_from_state(spec, read_client(run_dir, rnd, c)).to(device) for c in meta["participants"]}
+    return global_model, clients, meta
