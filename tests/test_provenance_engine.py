@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
 
 import pytest
 import torch
 from torch import Tensor, nn
 
 from tracefl.provenance import is_provenance_layer, provenance_layers, trace
+from tracefl.provenance.reference import reference_trace
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 # ----------------------------------------------------------------------------- oracle
-
-
-def _first(out: Any) -> Tensor:
-    return out if isinstance(out, Tensor) else out[0]
-
-
-def _take(inputs: Tensor | Mapping[str, Tensor], i: int) -> Tensor | dict[str, Tensor]:
-    if isinstance(inputs, Mapping):
-        return {k: v[i : i + 1] for k, v in inputs.items()}
-    return inputs[i : i + 1]
 
 
 def oracle_trace(
@@ -37,60 +27,14 @@ def oracle_trace(
 ) -> tuple[Tensor, Tensor]:
     """Straight from the definition: one input at a time, each client's own layer forward.
 
-    Returns (raw (N, K), predicted (N,)). ``keep_extra_args=False`` re-runs client layers
-    on the main input alone, dropping e.g. the attention mask (as the artifact did).
+    Returns (raw (N, K), predicted (N,)) of :func:`tracefl.provenance.reference.reference_trace`.
+    ``keep_extra_args=False`` re-runs client layers on the main input alone, dropping e.g.
+    the attention mask (as the artifact did).
     """
-    names = [n for n, _ in provenance_layers(global_model)]
-    count = len(names)
-    betas = [1.0 if layer_decay is None else layer_decay ** (count - 1 - j) for j in range(count)]
-    global_model.eval()
-    for model in clients.values():
-        model.eval()
-    n = next(iter(inputs.values())).shape[0] if isinstance(inputs, Mapping) else inputs.shape[0]
-    rows, preds = [], []
-    for i in range(n):
-        captured: dict[str, tuple[tuple, dict, Tensor]] = {}
-
-        def make_hook(name: str):
-            def hook(module, args, kwargs, out):
-                primary = _first(out)
-                primary.retain_grad()
-                keep = lambda v: v.detach().clone() if isinstance(v, Tensor) else v  # noqa: E731
-                captured[name] = (
-                    tuple(keep(a) for a in args),
-                    {k: keep(v) for k, v in kwargs.items()},
-                    primary,
-                )
-                copied = primary.clone()  # shield the captured output from in-place ops
-                return copied if isinstance(out, Tensor) else (copied, *out[1:])
-
-            return hook
-
-        handles = [
-            global_model.get_submodule(name).register_forward_hook(make_hook(name), with_kwargs=True)
-            for name in names
-        ]
-        x = _take(inputs, i)
-        out = global_model(**x) if isinstance(x, Mapping) else global_model(x)
-        for handle in handles:
-            handle.remove()
-        logits = getattr(out, "logits", out)
-        pred = int(logits[0].argmax())
-        logits[0, pred].backward()
-        row = []
-        with torch.no_grad():
-            for model in clients.values():
-                total = torch.zeros((), dtype=torch.float64)
-                for beta, name in zip(betas, names):
-                    args, kwargs, primary = captured[name]
-                    layer = model.get_submodule(name)
-                    layer_out = layer(*args, **kwargs) if keep_extra_args else layer(args[0])
-                    total += beta * (_first(layer_out) * primary.grad).sum().double()
-                row.append(total)
-        global_model.zero_grad(set_to_none=True)
-        rows.append(torch.stack(row))
-        preds.append(pred)
-    return torch.stack(rows), torch.tensor(preds)
+    result = reference_trace(
+        global_model, clients, inputs, layer_decay=layer_decay, keep_extra_args=keep_extra_args
+    )
+    return result.raw, result.predicted
 
 
 # ----------------------------------------------------------------------------- models
@@ -356,6 +300,35 @@ def test_models_and_training_flags_are_left_unchanged():
         assert all(p.grad is None for p in net.parameters())
 
 
+def test_reference_leaves_models_unchanged_and_supports_the_trace_options():
+    model = _seeded(BatchNormNet)
+    clients = perturbed_clients(model, 3)
+    model.train()
+    clients["c1"].train()
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)  # gradients the caller had must survive
+    flags = {name: [m.training for m in net.modules()] for name, net in {"g": model, **clients}.items()}
+    inputs = _images(4, (3, 8, 8))
+    counts = {"c0": 10, "c1": 30, "c2": 60}
+    plain = reference_trace(model, clients, inputs, device="cpu")
+    weighted = reference_trace(model, clients, inputs, client_num_examples=counts,
+                               client_weighting="data_size")
+    for name, net in {"g": model, **clients}.items():
+        assert [m.training for m in net.modules()] == flags[name]
+    assert all(torch.equal(p.grad, torch.ones_like(p)) for p in model.parameters())
+    assert all(p.grad is None for c in clients.values() for p in c.parameters())
+    share = torch.tensor([0.1, 0.3, 0.6], dtype=torch.float64)
+    torch.testing.assert_close(weighted.raw, plain.raw * share)
+    torch.testing.assert_close(weighted.scores, torch.softmax(plain.raw * share, 1))
+    engine = trace(model, clients, inputs, client_num_examples=counts, client_weighting="data_size")
+    assert weighted.traced == engine.traced and weighted.client_ids == ["c0", "c1", "c2"]
+    names = [n for n, _ in provenance_layers(model)]
+    last = reference_trace(model, clients, inputs, layers=names[-1:]).raw
+    torch.testing.assert_close(last, trace(model, clients, inputs, layers=names[-1:]).raw.double())
+    empty = reference_trace(model, clients, _images(0, (3, 8, 8)))
+    assert empty.raw.shape == (0, 3) and empty.traced == [] and empty.predicted.numel() == 0
+
+
 def test_empty_inputs_give_an_empty_result():
     model = _seeded(SmallCNN)
     result = trace(model, perturbed_clients(model, 2), _images(0, (3, 16, 16)))
@@ -379,7 +352,7 @@ def test_affine_routes_agree_with_a_client_loop():
     weight = torch.randn(3, 4, 64, generator=gen, dtype=torch.float64)
     bias = torch.randn(3, 4, generator=gen, dtype=torch.float64)
     scorer = AffineScorer(weight, bias)
-    # (positions 1: direct), (positions 7: weight-gradient route), (wide input, 2 positions: direct)
+    # "auto" routes at 1, 7 and 2 positions (test_affine_forced_routes_... forces each route)
     for positions, width in [(1, 64), (7, 64), (2, 64)]:
         z = torch.randn(5, positions, width, generator=gen, dtype=torch.float64)
         g = torch.randn(5, positions, 4, generator=gen, dtype=torch.float64)
@@ -387,6 +360,66 @@ def test_affine_routes_agree_with_a_client_loop():
             [((z @ weight[k].T + bias[k]) * g).sum((1, 2)) for k in range(3)], dim=1
         )
         torch.testing.assert_close(scorer.score(LayerCall((z,), {}), g), expected)
+
+
+def test_affine_forced_routes_agree_with_a_client_loop(monkeypatch):
+    from tracefl.provenance import layers
+    from tracefl.provenance.layers import AffineScorer, LayerCall
+
+    gen = torch.Generator().manual_seed(6)
+    weight = torch.randn(4, 5, 12, generator=gen, dtype=torch.float64)
+    bias = torch.randn(4, 5, generator=gen, dtype=torch.float64)
+    z = torch.randn(7, 3, 12, generator=gen, dtype=torch.float64)
+    g = torch.randn(7, 3, 5, generator=gen, dtype=torch.float64)
+    expected = torch.stack([((z @ weight[k].T + bias[k]) * g).sum((1, 2)) for k in range(4)], dim=1)
+    monkeypatch.setattr(layers, "_OUTER_BUDGET", 2 * 5 * 12)  # the outer route in parts of 2 inputs
+    for route in ("direct", "outer", "auto"):
+        for b in (bias, None):
+            scores = AffineScorer(weight, b, route=route).score(LayerCall((z,), {}), g)
+            want = expected if b is not None else expected - g.sum(1) @ bias.T
+            torch.testing.assert_close(scores, want)
+    with pytest.raises(ValueError, match="route"):
+        AffineScorer(weight, bias, route="fast")
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        dict(in_channels=3, out_channels=4, kernel_size=3, padding=1),
+        dict(in_channels=3, out_channels=4, kernel_size=3, padding=1, stride=2, bias=False),
+        dict(in_channels=3, out_channels=4, kernel_size=(3, 2), padding=(2, 1), dilation=2),
+        dict(in_channels=3, out_channels=4, kernel_size=3, padding=1, padding_mode="reflect"),
+        dict(in_channels=3, out_channels=4, kernel_size=4, padding="same"),
+        dict(in_channels=3, out_channels=4, kernel_size=1),
+    ],
+    ids=["pad", "stride-nobias", "dilated", "reflect", "same-even", "1x1"],
+)
+@pytest.mark.parametrize("size", [1, 2, 5], ids=["1x1-map", "2x2-map", "5x5-map"])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+def test_conv_routes_agree_with_a_client_loop(conv, size):
+    """Every Conv2d route (incl. dropping taps that only read zero padding) is exact."""
+    from tracefl.provenance.layers import LayerCall, build_scorer
+
+    if conv.get("padding_mode") == "reflect" and size == 1:
+        pytest.skip("reflect padding needs a map larger than the padding")
+
+    torch.manual_seed(0)
+    layer = nn.Conv2d(**conv).double()
+    clients = [copy.deepcopy(layer) for _ in range(3)]
+    gen = torch.Generator().manual_seed(7)
+    for client in clients:
+        with torch.no_grad():
+            for p in client.parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    z = torch.randn(4, 3, size, size, generator=gen, dtype=torch.float64)
+    out = layer(z)
+    g = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    expected = torch.stack([(c(z) * g).sum((1, 2, 3)) for c in clients], dim=1)
+    for route in ("conv", "gemm", "outer", "auto"):
+        scorer = build_scorer("conv", layer, clients, torch.device("cpu"))
+        scorer.route = route
+        for _ in range(2):  # the second chunk reuses the cached stacked/kept weights
+            torch.testing.assert_close(scorer.score(LayerCall((z,), {}), g), expected)
 
 
 def test_layer_that_never_runs_scores_zero_with_a_warning():

@@ -14,10 +14,21 @@ from typing import Any, Mapping
 
 import yaml
 
-from tracefl.data.registry import DATASETS, get_dataset_spec
-from tracefl.models import model_names
+from tracefl.data.registry import (
+    DATASETS,
+    export_declared,
+    get_dataset_spec,
+    local_dataset_declaration,
+    register_declared,
+)
+from tracefl.models import is_known_model, model_family, model_names, training_defaults, unavailable_reason
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+AUTO = "auto"
+DEFAULT_MAX_LENGTH = 128
+# Settings added after run ids were first published: left out of to_dict (and so of
+# the id's hash) while they hold their default, so existing runs keep their ids.
+_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH}
 CLIENT_WEIGHTINGS = ("none", "data_size")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -38,8 +49,9 @@ class RunSpec:
     alpha: float = 0.3
     local_epochs: int = 2
     batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"
+    # None / "auto": the model family's default (images Adam 1e-3, transformers AdamW 5e-5).
+    lr: float | None = None
+    optimizer: str | None = None
     pretrained: bool = False
     seed: int = 42
     max_client_samples: int = 2048
@@ -49,13 +61,31 @@ class RunSpec:
     label_flip: tuple[tuple[int, int], ...] = ()
     dp_noise: float = 0.0
     dp_clip: float = 0.0
+    # Text models: tokens per input after truncation/padding (ignored for images).
+    max_length: int = DEFAULT_MAX_LENGTH
+
+    def __post_init__(self) -> None:
+        """Resolve ``auto`` optimiser and learning rate from the model family."""
+        if self.lr in (None, AUTO) or self.optimizer in (None, AUTO):
+            try:
+                defaults = training_defaults(self.model)
+            except ValueError:  # unknown model: validate_run names the key
+                defaults = {"optimizer": "adam", "lr": 1e-3}
+            if self.lr in (None, AUTO):
+                object.__setattr__(self, "lr", float(defaults["lr"]))
+            if self.optimizer in (None, AUTO):
+                object.__setattr__(self, "optimizer", str(defaults["optimizer"]))
 
     @property
     def run_id(self) -> str:
-        """Readable prefix plus a short hash of every setting: stable and unique."""
+        """Readable prefix plus a short hash of every setting: stable and unique.
+
+        A hub model id's ``/`` becomes ``--`` so the id stays one path component.
+        """
         digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        model = self.model.replace("/", "--")
         return (
-            f"{self.dataset}-{self.model}-c{self.num_clients}-p{self.clients_per_round}"
+            f"{self.dataset}-{model}-c{self.num_clients}-p{self.clients_per_round}"
             f"-r{self.rounds}-a{self.alpha:g}-s{self.seed}-{digest}"
         )
 
@@ -75,6 +105,9 @@ class RunSpec:
         data = asdict(self)
         data["faulty_clients"] = list(self.faulty_clients)
         data["label_flip"] = {str(k): v for k, v in self.label_flip}
+        for key, default in _OMITTED_AT_DEFAULT.items():
+            if data[key] == default:
+                del data[key]
         return data
 
     @classmethod
@@ -92,8 +125,11 @@ class RunSpec:
                 raise ConfigError(f"{where}.label_flip must be a mapping of source label to target label")
             values["label_flip"] = tuple(sorted((int(k), int(v)) for k, v in flips.items()))
         for key in ("alpha", "lr", "dp_noise", "dp_clip"):
-            if key in values:
-                values[key] = float(values[key])
+            if key in values and not (key == "lr" and values[key] in (None, AUTO)):
+                try:
+                    values[key] = float(values[key])
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{where}.{key} = {values[key]!r} is not a number") from None
         spec = cls(**values)
         validate_run(spec, where)
         return spec
@@ -107,8 +143,14 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
 
     if spec.dataset not in DATASETS:
         get_dataset_spec(spec.dataset)  # raises with the list of allowed names
-    if spec.model not in model_names():
-        raise bad("model", f"allowed: {', '.join(model_names())}")
+    if not is_known_model(spec.model):
+        raise bad("model", f"allowed: {', '.join(model_names())}, or a Hugging Face hub id owner/name")
+    kind = get_dataset_spec(spec.dataset).kind
+    if model_family(spec.model) != kind:
+        takes = "images" if model_family(spec.model) == "image" else "text"
+        raise bad("model", f"it takes {takes} but dataset '{spec.dataset}' is {kind}")
+    if not isinstance(spec.max_length, int) or spec.max_length < 2:
+        raise bad("max_length", "must be an integer >= 2")
     if spec.num_clients < 1:
         raise bad("num_clients", "must be >= 1")
     if not 1 <= spec.clients_per_round <= spec.num_clients:
@@ -201,6 +243,10 @@ class Preset:
     simulation: SimulationSettings
     data_dir: str = "resources/datasets"
     dataset_sources: dict[str, str] = field(default_factory=dict)
+    # Declared local datasets (name -> declaration with an absolute path).
+    local_datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # One line per optional entry left out, saying why.
+    skipped: list[str] = field(default_factory=list)
 
 
 # Figures and tables that own runs; Figure 6 is drawn from Table I's runs.
@@ -221,8 +267,43 @@ def expand_entry(entry: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
     return expanded
 
 
+def apply_local_datasets(config: Mapping[str, Any], base_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Register the config's ``local_datasets`` here and in every child process.
+
+    Relative paths are taken from ``base_dir`` (default: the working directory). The
+    declarations go into an environment variable that Snakemake jobs, CLI steps and
+    simulation workers inherit, so each process resolves the same names.
+    """
+    entries = config.get("local_datasets") or {}
+    if not isinstance(entries, Mapping):
+        raise ConfigError("local_datasets must map a dataset name to its path, kind, num_classes, ...")
+    declared: dict[str, dict[str, Any]] = {}
+    for name, entry in entries.items():
+        try:
+            declared[str(name)] = local_dataset_declaration(str(name), entry, base_dir)
+            register_declared(str(name), declared[str(name)])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if declared:
+        export_declared(declared)
+    return declared
+
+
+def unavailable(spec: RunSpec) -> str | None:
+    """Why ``spec`` cannot run on this machine (a local data file or a model package missing)."""
+    dataset = get_dataset_spec(spec.dataset)
+    if dataset.local_path and not Path(dataset.local_path).exists():
+        return f"dataset '{spec.dataset}': {dataset.local_path} does not exist"
+    return unavailable_reason(spec.model)
+
+
 def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset:
-    """Expand ``config`` (the parsed experiments.yaml) into the runs of one preset."""
+    """Expand ``config`` (the parsed experiments.yaml) into the runs of one preset.
+
+    An entry with ``optional: true`` is left out (and listed in ``Preset.skipped``) when
+    its local data file or its model's package is not on this machine.
+    """
+    local = apply_local_datasets(config)
     presets = config.get("presets") or {}
     name = name or config.get("preset", "quick")
     if name not in presets:
@@ -231,13 +312,26 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
     defaults = dict(body.get("defaults") or {})
     runs: dict[str, RunSpec] = {}
     items: dict[str, list[str]] = {}
+    skipped: list[str] = []
     for item in ITEM_KEYS:
         entries = body.get(item) or []
         ids: list[str] = []
         for i, entry in enumerate(entries):
             where = f"presets.{name}.{item}[{i}]"
+            if not isinstance(entry, Mapping):
+                raise ConfigError(f"{where} must be a mapping of run settings")
+            entry = dict(entry)
+            optional = entry.pop("optional", False)
+            if not isinstance(optional, bool):
+                raise ConfigError(f"{where}.optional must be true or false")
             for values in expand_entry(entry, where):
                 spec = RunSpec.from_mapping({**defaults, **values}, where=where)
+                reason = unavailable(spec)
+                if reason and optional:
+                    skipped.append(f"{where} ({spec.dataset}, {spec.model}) skipped: {reason}")
+                    continue
+                if reason:
+                    raise ConfigError(f"{where}: {reason}; fix it, or mark the entry optional: true to skip it")
                 runs[spec.run_id] = spec
                 if spec.run_id not in ids:
                     ids.append(spec.run_id)
@@ -250,6 +344,8 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
         simulation=SimulationSettings.from_mapping(body.get("simulation") or {}),
         data_dir=str(config.get("data_dir", "resources/datasets")),
         dataset_sources={str(k): str(v) for k, v in (config.get("dataset_sources") or {}).items()},
+        local_datasets=local,
+        skipped=skipped,
     )
 
 
@@ -267,3 +363,50 @@ def find_run(preset: Preset, run_id: str) -> RunSpec:
         return preset.runs[run_id]
     except KeyError:
         raise ConfigError(f"run '{run_id}' is not in preset '{preset.name}'") from None
+
+
+# --- schema errors (workflow/schemas/config.schema.yaml) ------------------------------
+
+
+def _key_path(parts: Any) -> str:
+    """``presets.quick.figure3[0].alpha`` from a jsonschema path."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the config"
+
+
+def describe_schema(schema: Mapping[str, Any]) -> str:
+    """What a (small) JSON schema allows, in words: 'an integer >= 1', 'one of adam, sgd'."""
+    if "anyOf" in schema:
+        return " or ".join(describe_schema(s) for s in schema["anyOf"])
+    if "const" in schema:
+        return repr(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"])
+    kind = schema.get("type")
+    words = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+             "object": "a mapping", "array": "a list", "null": "null"}.get(kind, "a value")
+    bounds = [f"{op} {schema[key]:g}" for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                       ("maximum", "<="), ("exclusiveMaximum", "<"))
+              if key in schema]
+    if "minItems" in schema:
+        bounds.append(f"with at least {schema['minItems']} item(s)")
+    return " ".join([words, *bounds])
+
+
+def schema_error_line(error: Any) -> str:
+    """One line for a ``jsonschema.ValidationError``: the key, the bad value, what is allowed."""
+    path = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unexpected = sorted(str(k) for k in error.instance if k not in error.schema.get("properties", {}))
+        extra = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key '{unexpected[0] if unexpected else '?'}' in {path}{extra}"
+    if "propertyNames" in error.schema_path:  # a mapping key, e.g. a sweep over an unknown setting
+        return f"unknown key {error.instance!r} in {path}; allowed: {describe_schema(error.schema)}"
+    if error.validator == "required":
+        return f"{path}: {error.message}"
+    if error.validator == "minProperties":
+        return f"{path} must not be empty"
+    return f"{path} = {error.instance!r} is not allowed; allowed: {describe_schema(error.schema)}"

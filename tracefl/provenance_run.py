@@ -15,6 +15,7 @@ from tracefl.config import ProvenanceSettings, RunSpec
 from tracefl.fl.apps import resolve_device
 from tracefl.fl.checkpoint import completed_rounds
 from tracefl.fl.client_data import server_tensors
+from tracefl.fl.inputs import Inputs, take, to_device
 from tracefl.fl.local_training import predict
 from tracefl.provenance import trace
 from tracefl.provenance.metrics import faulty_metrics, label_metrics
@@ -45,7 +46,7 @@ def trace_round(
     spec: RunSpec,
     run_dir: str | Path,
     rnd: int,
-    x_test: torch.Tensor,
+    x_test: Inputs,
     y_test: torch.Tensor,
     settings: ProvenanceSettings,
     device: torch.device,
@@ -72,7 +73,7 @@ def trace_round(
         result = trace(
             global_model,
             clients,
-            x_test[idx].to(device),
+            to_device(take(x_test, idx), device),
             client_num_examples=meta["num_examples"],
             client_weighting=settings.client_weighting,
             layer_decay=settings.layer_decay,
@@ -117,7 +118,9 @@ def run_provenance(
     rounds = completed_rounds(run_dir)
     if len(rounds) < spec.rounds:
         raise RuntimeError(f"run {spec.run_id} has {len(rounds)} of {spec.rounds} rounds on disk; train it first")
-    x_test, y_test = server_tensors(spec.dataset, dataset_dir, spec.max_server_samples)
+    x_test, y_test = server_tensors(
+        spec.dataset, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
+    )
     frames = [
         trace_round(spec, run_dir, rnd, x_test, y_test, settings, dev)
         for rnd in tqdm(rounds, desc=f"provenance {spec.run_id}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -13,9 +15,15 @@ from tracefl.fl.checkpoint import read_client, read_global, read_meta
 from tracefl.models import build_model
 
 
+@lru_cache(maxsize=2)
+def _template(model: str, num_classes: int) -> nn.Module:
+    """The run's architecture, built once per process (a transformer takes seconds to build)."""
+    return build_model(model, num_classes, pretrained=False)
+
+
 def model_from_state(spec: RunSpec, state: dict[str, torch.Tensor]) -> nn.Module:
-    """The run's architecture with ``state`` loaded, in eval mode."""
-    model = build_model(spec.model, get_dataset_spec(spec.dataset).num_classes, pretrained=False)
+    """The run's architecture with ``state`` loaded, in eval mode (a fresh copy per call)."""
+    model = copy.deepcopy(_template(spec.model, get_dataset_spec(spec.dataset).num_classes))
     model.load_state_dict(state)
     return model.eval()
 

@@ -7,8 +7,12 @@ only by its registry name, so adding a dataset means adding one `DatasetSpec` he
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SOURCES = ("hf", "medmnist", "bundled", "npz", "csv")
 KINDS = ("image", "text")
@@ -147,12 +151,24 @@ _BUILTIN = frozenset(DATASETS)
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
-    """Look a dataset up by name; a typo gets the list of valid names, not a KeyError."""
+    """Look a dataset up by name; a typo gets the list of valid names, not a KeyError.
+
+    A name not registered yet is looked for among the ``local_datasets`` handed down by
+    the parent process (:data:`LOCAL_DATASETS_ENV`) and in ``config/experiments.yaml``
+    of the working directory, so a step started by hand finds the user's datasets too.
+    """
+    if isinstance(name, str) and name not in DATASETS:
+        register_declared_datasets()
+        if name not in DATASETS:
+            _register_from_default_config(name)
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
+        local = sorted(set(DATASETS) - _BUILTIN)
         raise ValueError(
-            f"unknown dataset {name!r} (key: dataset); allowed: {', '.join(sorted(DATASETS))}"
+            f"unknown dataset {name!r} (key: dataset); allowed: {', '.join(sorted(_BUILTIN))}"
+            + (f"; your datasets: {', '.join(local)}" if local else "")
+            + "; add your own under local_datasets in the config"
         ) from None
 
 
@@ -210,3 +226,105 @@ def unregister_dataset(name: str) -> None:
     if name in _BUILTIN:
         raise ValueError(f"dataset {name!r} is built in and cannot be removed")
     DATASETS.pop(name, None)
+
+
+# --- Local datasets declared in the config (``local_datasets:``) -----------------------
+
+# JSON map name -> declaration (absolute paths) that tracefl.config exports, so every
+# process the workflow starts (Snakemake jobs, CLI steps, simulation workers) knows them.
+LOCAL_DATASETS_ENV = "TRACEFL_LOCAL_DATASETS"
+DEFAULT_CONFIG = Path("config") / "experiments.yaml"
+LOCAL_DATASET_KEYS = (
+    "path", "kind", "num_classes", "text_columns", "label_column", "display",
+    "test_fraction", "max_text_chars", "mean", "std",
+)
+_REQUIRED_KEYS = ("path", "kind", "num_classes")
+
+
+def local_dataset_declaration(
+    name: str, entry: Mapping[str, Any], base_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """Check one ``local_datasets`` entry; its path made absolute against ``base_dir`` (cwd).
+
+    Raises ValueError with one line naming ``local_datasets.<name>.<key>``.
+    """
+    where = f"local_datasets.{name}"
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where} must be a mapping with keys {', '.join(_REQUIRED_KEYS)}, ...")
+    unknown = sorted(set(entry) - set(LOCAL_DATASET_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key '{unknown[0]}' in {where}; allowed: {', '.join(LOCAL_DATASET_KEYS)}")
+    missing = [k for k in _REQUIRED_KEYS if entry.get(k) in (None, "")]
+    if missing:
+        raise ValueError(f"{where}.{missing[0]} is required")
+    declared = dict(entry)
+    path = Path(str(declared["path"])).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir if base_dir is not None else os.getcwd()) / path
+    declared["path"] = os.path.normpath(str(path))
+    if isinstance(declared.get("text_columns"), str):
+        declared["text_columns"] = [declared["text_columns"]]
+    if declared["kind"] == "image" and "text_columns" in declared:
+        raise ValueError(f"{where}.text_columns is for kind: text only")
+    return declared
+
+
+def register_declared(name: str, declared: Mapping[str, Any]) -> DatasetSpec:
+    """Register a checked declaration (re-registering the same name replaces it)."""
+    if name in _BUILTIN:
+        raise ValueError(f"local_datasets.{name}: '{name}' is a built-in dataset; choose another name")
+    args = {k: v for k, v in declared.items() if k not in ("path", "kind", "num_classes")}
+    if "text_columns" in args:
+        args["text_columns"] = tuple(args["text_columns"])
+    for key in ("mean", "std"):
+        if key in args:
+            args[key] = tuple(args[key])
+    try:
+        return register_local_dataset(
+            name, declared["path"], declared["kind"], declared["num_classes"], replace=True, **args
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"local_datasets.{name}: {exc}") from None
+
+
+def declared_datasets_from_env() -> dict[str, dict[str, Any]]:
+    raw = os.environ.get(LOCAL_DATASETS_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        found = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"environment variable {LOCAL_DATASETS_ENV} is not valid JSON ({exc})") from None
+    if not isinstance(found, dict):
+        raise ValueError(f"environment variable {LOCAL_DATASETS_ENV} must hold a JSON object")
+    return found
+
+
+def register_declared_datasets() -> list[str]:
+    """Register every dataset declared in :data:`LOCAL_DATASETS_ENV`; returns their names."""
+    declared = declared_datasets_from_env()
+    for name, entry in declared.items():
+        current = DATASETS.get(name)
+        if current is None or current.local_path != entry.get("path"):
+            register_declared(name, local_dataset_declaration(name, entry))
+    return list(declared)
+
+
+def export_declared(declared: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add declarations to :data:`LOCAL_DATASETS_ENV` so child processes inherit them."""
+    merged = {**declared_datasets_from_env(), **{k: dict(v) for k, v in declared.items()}}
+    os.environ[LOCAL_DATASETS_ENV] = json.dumps(merged, sort_keys=True)
+
+
+def _register_from_default_config(name: str) -> None:
+    """Last resort for a step run by hand: ``local_datasets`` of ./config/experiments.yaml."""
+    if not DEFAULT_CONFIG.is_file():
+        return
+    try:
+        import yaml
+
+        entries = (yaml.safe_load(DEFAULT_CONFIG.read_text()) or {}).get("local_datasets") or {}
+    except Exception:  # an unreadable config is reported by whoever loads it properly
+        return
+    if isinstance(entries, Mapping) and name in entries:
+        register_declared(name, local_dataset_declaration(name, entries[name]))

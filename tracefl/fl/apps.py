@@ -7,6 +7,7 @@ serves the Snakemake rule, the CLI and the tests.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from tracefl.config import RunSpec
 from tracefl.data.registry import get_dataset_spec
 from tracefl.fl.checkpoint import completed_rounds, read_global, write_round
 from tracefl.fl.client_data import client_tensors, server_tensors
+from tracefl.fl.inputs import num_rows
 from tracefl.fl.local_training import evaluate, train_local
 from tracefl.fl.strategy import CapturingFedAvg
 from tracefl.models import build_model
@@ -72,11 +74,22 @@ def initial_state(spec: RunSpec) -> dict[str, torch.Tensor]:
     return build_model(spec.model, num_classes, spec.pretrained, seed=derive_seed(spec.seed, "init")).state_dict()
 
 
+@lru_cache(maxsize=2)
+def _architecture(name: str, num_classes: int) -> torch.nn.Module:
+    """One model object per process, reused by every train call it serves.
+
+    Each call overwrites every parameter and buffer with the server's arrays, so reusing
+    it is exact, and saves building a transformer from scratch per client and round.
+    """
+    return build_model(name, num_classes, pretrained=False)
+
+
 def make_client_app(
     spec: RunSpec, dataset_dir: str | Path, partition_path: str | Path, device: str = "auto", threads: int = 1
 ) -> ClientApp:
     app = ClientApp()
-    num_classes = get_dataset_spec(spec.dataset).num_classes
+    dataset = get_dataset_spec(spec.dataset)  # resolved here: workers need no registry entry
+    num_classes = dataset.num_classes
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:
@@ -88,11 +101,17 @@ def make_client_app(
         torch.set_num_threads(max(1, threads))
         client_id = str(int(context.node_config["partition-id"]))
         rnd = int(msg.content["config"]["server-round"])
-        model = build_model(spec.model, num_classes, pretrained=False)
+        model = _architecture(spec.model, num_classes)
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
         faulty = int(client_id) in spec.faulty_clients
         x, y = client_tensors(
-            spec.dataset, dataset_dir, partition_path, client_id, spec.flip_map if faulty else None
+            dataset,
+            dataset_dir,
+            partition_path,
+            client_id,
+            spec.flip_map if faulty else None,
+            model=spec.model,
+            max_length=spec.max_length,
         )
         loss = train_local(
             model,
@@ -105,7 +124,7 @@ def make_client_app(
             seed=derive_seed(spec.seed, "train", rnd, client_id),
             device=resolve_device(device),
         )
-        metrics = MetricRecord({"num-examples": len(x), "partition-id": int(client_id), "train-loss": loss})
+        metrics = MetricRecord({"num-examples": num_rows(x), "partition-id": int(client_id), "train-loss": loss})
         return Message(RecordDict({"arrays": as_float_arrays(model.state_dict()), "metrics": metrics}), reply_to=msg)
 
     return app
@@ -140,7 +159,8 @@ def make_server_app(
     device: str = "auto",
 ) -> ServerApp:
     app = ServerApp()
-    num_classes = get_dataset_spec(spec.dataset).num_classes
+    dataset = get_dataset_spec(spec.dataset)
+    num_classes = dataset.num_classes
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
@@ -149,7 +169,9 @@ def make_server_app(
         node_of_client = _node_of_client(grid, spec.num_clients, set(clients))
         strategy, capturing = make_strategy(spec, node_of_client)
         dev = resolve_device(device)
-        x_test, y_test = server_tensors(spec.dataset, dataset_dir, spec.max_server_samples)
+        x_test, y_test = server_tensors(
+            dataset, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
+        )
         model = build_model(spec.model, num_classes, pretrained=False)
 
         done = completed_rounds(run_dir)

@@ -1,4 +1,8 @@
-"""What a client trains on: its partition's examples, preprocessed, with faults applied."""
+"""What a client trains on: its partition's examples, preprocessed, with faults applied.
+
+Images become normalised tensors; texts become the model's token tensors (its tokenizer,
+truncated and padded to ``max_length``), so the loops downstream see one input type.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tracefl.data.registry import get_dataset_spec
+from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.data.store import load_split
 from tracefl.data.transforms import images_to_tensor
+from tracefl.fl.inputs import Inputs
 from tracefl.partition import load_partition
+
+DEFAULT_MAX_LENGTH = 128
 
 
 @lru_cache(maxsize=4)
@@ -32,25 +39,57 @@ def apply_label_flip(y: torch.Tensor, flip_map: dict[int, int]) -> torch.Tensor:
     return flipped
 
 
+def _spec(dataset: str | DatasetSpec) -> DatasetSpec:
+    return dataset if isinstance(dataset, DatasetSpec) else get_dataset_spec(dataset)
+
+
+def model_inputs(
+    x: np.ndarray, dataset: str | DatasetSpec, model: str | None = None, max_length: int = DEFAULT_MAX_LENGTH
+) -> Inputs:
+    """Stored examples -> what ``model`` takes: image tensors, or token tensors for text."""
+    spec = _spec(dataset)
+    if spec.kind == "image":
+        return images_to_tensor(x, spec)
+    if model is None:
+        raise ValueError(f"dataset '{spec.name}' is text: its inputs need the model's tokenizer (pass model=)")
+    from tracefl.models.text import encode_texts
+
+    return encode_texts(model, x, max_length)
+
+
 def client_tensors(
-    dataset: str,
+    dataset: str | DatasetSpec,
     dataset_dir: str | Path,
     partition_path: str | Path,
     client_id: str,
     flip_map: dict[int, int] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) tensors of one client, with its label flip applied when it is faulty."""
+    *,
+    model: str | None = None,
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> tuple[Inputs, torch.Tensor]:
+    """(x, y) of one client, with its label flip applied when it is faulty.
+
+    ``dataset`` may be the registered name or its :class:`DatasetSpec` (a spec needs no
+    registry lookup, so a user's local dataset works in every simulation worker).
+    """
     x_all, y_all = _train_split(str(dataset_dir))
     indices = np.asarray(_partition(str(partition_path))["clients"][client_id]["indices"], dtype=np.int64)
-    x = images_to_tensor(x_all[indices], get_dataset_spec(dataset))
+    x = model_inputs(x_all[indices], dataset, model, max_length)
     y = torch.as_tensor(y_all[indices], dtype=torch.long)
     if flip_map:
         y = apply_label_flip(y, flip_map)
     return x, y
 
 
-def server_tensors(dataset: str, dataset_dir: str | Path, max_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+def server_tensors(
+    dataset: str | DatasetSpec,
+    dataset_dir: str | Path,
+    max_samples: int,
+    *,
+    model: str | None = None,
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> tuple[Inputs, torch.Tensor]:
     """The server's test set: the first ``max_samples`` test examples, unshuffled."""
     x_all, y_all = load_split(str(dataset_dir), "test")
-    x = images_to_tensor(x_all[:max_samples], get_dataset_spec(dataset))
+    x = model_inputs(x_all[:max_samples], dataset, model, max_length)
     return x, torch.as_tensor(y_all[:max_samples], dtype=torch.long)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tracefl.fl.inputs import Inputs, logits_of, num_rows, take, to_device
 from tracefl.seeding import derive_seed
 
 
@@ -20,7 +21,7 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
 
 def train_local(
     model: nn.Module,
-    x: torch.Tensor,
+    x: Inputs,
     y: torch.Tensor,
     *,
     epochs: int,
@@ -32,6 +33,8 @@ def train_local(
 ) -> float:
     """Train ``model`` in place on (x, y); returns the mean loss of the last epoch.
 
+    ``x`` is an image tensor or a mapping of token tensors (text models).
+
     Shuffling uses its own generator seeded by ``seed`` so a client's round is
     reproducible whatever else ran in the process.
     """
@@ -42,15 +45,15 @@ def train_local(
     loss_fn = nn.CrossEntropyLoss()
     last = 0.0
     for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(num_rows(x), generator=generator)
         total, count = 0.0, 0
-        for start in range(0, len(x), batch_size):
+        for start in range(0, num_rows(x), batch_size):
             idx = order[start : start + batch_size]
             if len(idx) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
                 continue  # BatchNorm cannot train on a batch of one
-            xb, yb = x[idx].to(device), y[idx].to(device)
+            xb, yb = to_device(take(x, idx), device), y[idx].to(device)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            loss = loss_fn(logits_of(model, xb), yb)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
@@ -60,14 +63,17 @@ def train_local(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+def predict(model: nn.Module, x: Inputs, device: torch.device, batch_size: int = 256) -> torch.Tensor:
     """Logits of ``model`` (eval mode) on ``x``, batched, returned on the CPU."""
     model.to(device).eval()
-    outs = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    outs = [
+        logits_of(model, to_device(take(x, slice(i, i + batch_size)), device)).float().cpu()
+        for i in range(0, num_rows(x), batch_size)
+    ]
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: Inputs, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``model`` on (x, y)."""
     logits = predict(model, x, device)
     loss = nn.functional.cross_entropy(logits, y).item()

@@ -58,7 +58,9 @@ class CapturingFedAvg(FedAvg):
         )
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]):
-        replies = list(replies)
+        # Arrival order varies between simulations and float sums of 3+ clients depend on
+        # it: aggregate in partition-id order so the same seed gives the same bits.
+        replies = sorted(replies, key=_reply_order)
         self.captured = []
         for msg in replies:
             if msg.has_error():
@@ -73,3 +75,10 @@ class CapturingFedAvg(FedAvg):
                 )
             )
         return super().aggregate_train(server_round, replies)
+
+
+def _reply_order(msg: Message) -> tuple[int, int]:
+    """Sort key of a reply: failed replies first (they are skipped), then by partition id."""
+    if msg.has_error():
+        return (0, 0)
+    return (1, int(msg.content["metrics"]["partition-id"]))

@@ -2,12 +2,27 @@
 
 import json
 import shlex
+import sys
 
 from tracefl.config import resolve_preset
+from tracefl.data.registry import get_dataset_spec
 
+# Also registers the config's local_datasets, here and (through the environment) in every job.
 PRESET = resolve_preset(config, config.get("preset"))
 DATA_DIR = PRESET.data_dir
 RUNS = PRESET.runs
+for _line in PRESET.skipped:
+    print(f"tracefl: {_line}", file=sys.stderr)
+
+
+def local_dataset_file(dataset):
+    """The user's file behind a local dataset (an input of its download job), else nothing."""
+    spec = get_dataset_spec(dataset)
+    return [spec.local_path] if spec.local_path and dataset not in PRESET.dataset_sources else []
+
+
+def is_image_run(run_id):
+    return get_dataset_spec(RUNS[run_id].dataset).kind == "image"
 
 
 def run_spec(run_id):
@@ -47,9 +62,11 @@ FEDDEBUG_ITEMS = ("figure6", "table1")
 
 def item_inputs(item, source):
     files = {"rounds": item_files(source, "rounds.csv"), "provenance": item_files(source, "provenance.csv")}
-    if item in FEDDEBUG_ITEMS:
+    if item in FEDDEBUG_ITEMS:  # FedDebug is image-only: text rows show NA for it
         files["feddebug"] = [
-            f"results/runs/{r}/feddebug.csv" for r in PRESET.items[source] if RUNS[r].faulty_clients
+            f"results/runs/{r}/feddebug.csv"
+            for r in PRESET.items[source]
+            if RUNS[r].faulty_clients and is_image_run(r)
         ]
     return files
 

@@ -8,7 +8,10 @@ localrules:
 rule download_dataset:
     """Fetch one dataset (hub, MedMNIST, bundled pip data or a local file) into the store format.
 
-    A localrule: login nodes have internet, compute nodes often do not."""
+    A localrule: login nodes have internet, compute nodes often do not. A `local_datasets`
+    entry's file is an input, so editing the file rebuilds the stored copy."""
+    input:
+        lambda wc: local_dataset_file(wc.dataset),
     output:
         directory(f"{DATA_DIR}/{{dataset}}"),
     conda:

@@ -1,0 +1,200 @@
+"""Text data through the config: `local_datasets` (a user's CSV/Parquet), optional entries,
+the hand-down to child processes, the download rule, and FedDebug left out for text."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tracefl.config import ConfigError, apply_local_datasets, load_preset, resolve_preset
+from tracefl.data import registry
+from tracefl.data.registry import LOCAL_DATASETS_ENV, get_dataset_spec
+from tracefl.data.sources import download_dataset
+from tracefl.data.store import load_meta, load_split
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "test-text-local"
+
+
+@pytest.fixture(autouse=True)
+def clean_registry(monkeypatch):
+    """No declared dataset leaks into other tests (registry entries or the environment)."""
+    monkeypatch.delenv(LOCAL_DATASETS_ENV, raising=False)
+    yield
+    for name in (NAME, "ag-news"):
+        registry.DATASETS.pop(name, None)
+
+
+def _csv(path: Path, n: int = 120) -> Path:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(1, 4, n)  # 1..3, as AG News numbers its classes from 1
+    words = {1: "market stocks", 2: "match team", 3: "chip software"}
+    pd.DataFrame(
+        {
+            "label": labels,
+            "title": [f"title {i} {words[int(c)]}" for i, c in enumerate(labels)],
+            "description": [f"body {i}" for i in range(n)],
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def _declaration(path: str | Path) -> dict:
+    return {
+        "path": str(path),
+        "kind": "text",
+        "text_columns": ["title", "description"],
+        "label_column": "label",
+        "num_classes": 3,
+        "display": "My news",
+    }
+
+
+def test_local_datasets_register_with_paths_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    _csv(tmp_path / "data" / "news.csv")
+    declared = apply_local_datasets({"local_datasets": {NAME: _declaration("data/news.csv")}})
+    spec = get_dataset_spec(NAME)
+    assert spec.local_path == str(tmp_path / "data" / "news.csv") == declared[NAME]["path"]
+    assert (spec.kind, spec.num_classes, spec.text_columns, spec.display) == (
+        "text", 3, ("title", "description"), "My news")
+    # exported: a child process (a Snakemake job, a CLI step, a Ray worker) knows the name too
+    assert NAME in json.loads(os.environ[LOCAL_DATASETS_ENV])
+    code = f"from tracefl.data.registry import get_dataset_spec as g; print(g({NAME!r}).local_path)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == spec.local_path
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"path": "x.csv", "kind": "text", "num_classes": 3, "colour": "red"}, f"unknown key 'colour' in local_datasets.{NAME}"),
+        ({"path": "x.csv", "kind": "text"}, f"local_datasets.{NAME}.num_classes is required"),
+        ({"path": "x.csv", "kind": "audio", "num_classes": 3}, f"local_datasets.{NAME}: unknown kind 'audio'"),
+        ({"path": "x.csv", "kind": "text", "num_classes": 1}, "num_classes must be an integer >= 2"),
+        ("x.csv", f"local_datasets.{NAME} must be a mapping"),
+    ],
+)
+def test_bad_local_dataset_entries_name_the_key(entry, message):
+    with pytest.raises(ConfigError) as err:
+        apply_local_datasets({"local_datasets": {NAME: entry}})
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_built_in_name_cannot_be_redeclared():
+    with pytest.raises(ConfigError, match="built-in"):
+        apply_local_datasets({"local_datasets": {"dbpedia-14": _declaration("x.csv")}})
+
+
+def _config(path: str, optional: bool) -> dict:
+    entry = {"dataset": NAME, "model": "tiny-bert", "rounds": 1}
+    if optional:
+        entry["optional"] = True
+    return {
+        "local_datasets": {NAME: _declaration(path)},
+        "presets": {"p": {"defaults": {"num_clients": 2, "clients_per_round": 2}, "figure2": [
+            {"dataset": "digits", "model": "tiny-cnn", "rounds": 1}, entry]}},
+    }
+
+
+def test_optional_entries_are_skipped_when_their_file_is_absent(tmp_path):
+    preset = resolve_preset(_config(str(tmp_path / "missing.csv"), optional=True), "p")
+    assert len(preset.items["figure2"]) == 1
+    assert len(preset.skipped) == 1 and "missing.csv does not exist" in preset.skipped[0]
+    with pytest.raises(ConfigError, match=r"figure2\[1\]: dataset .*does not exist.*optional: true"):
+        resolve_preset(_config(str(tmp_path / "missing.csv"), optional=False), "p")
+    present = resolve_preset(_config(str(_csv(tmp_path / "here.csv")), optional=True), "p")
+    assert len(present.items["figure2"]) == 2 and not present.skipped
+    run = present.runs[present.items["figure2"][1]]
+    assert (run.optimizer, run.lr) == ("adamw", 5e-5)  # transformer defaults when lr is not set
+    bad = _config(str(tmp_path / "here.csv"), optional=True)
+    bad["presets"]["p"]["figure2"][1]["optional"] = "yes"
+    with pytest.raises(ConfigError, match="optional must be true or false"):
+        resolve_preset(bad, "p")
+
+
+def test_quick_preset_text_panel_follows_the_file(tmp_path, monkeypatch):
+    config = yaml_config()
+    monkeypatch.chdir(tmp_path)  # ../shared/data/ag_news_test.csv is absent from here
+    quick = resolve_preset(config, "quick")
+    assert len(quick.items["figure2"]) == 4 and "ag-news" in quick.skipped[0]
+    (tmp_path / "work").mkdir()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    _csv(tmp_path / "shared" / "data" / "ag_news_test.csv")
+    monkeypatch.chdir(tmp_path / "work")
+    quick = resolve_preset(config, "quick")
+    assert not quick.skipped and len(quick.items["figure2"]) == 5
+    text = quick.runs[quick.items["figure2"][-1]]
+    assert (text.dataset, text.model, text.pretrained, text.optimizer, text.lr) == (
+        "ag-news", "minilm-l6", True, "adamw", 5e-5)
+
+
+def yaml_config() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "experiments.yaml").read_text())
+
+
+def test_paper_preset_has_the_papers_text_runs():
+    paper = load_preset(ROOT / "config" / "experiments.yaml", "paper")
+    def runs(item):
+        return [paper.runs[r] for r in paper.items[item]]
+    text = [(r.dataset, r.model, r.rounds) for r in runs("figure2") if r.dataset in ("dbpedia-14", "yahoo-answers")]
+    assert sorted(text) == [("dbpedia-14", "bert", 25), ("dbpedia-14", "gpt", 25),
+                            ("yahoo-answers", "bert", 25), ("yahoo-answers", "gpt", 25)]
+    for item in ("figure4", "table2", "table3", "figure5"):
+        assert {(r.dataset, r.model) for r in runs(item)} == {("dbpedia-14", "gpt")}, item
+    assert [(r.dp_noise, r.dp_clip) for r in runs("table2")] == [(0.003, 15), (0.006, 10), (0.012, 15)]
+    assert sorted(r.num_clients for r in runs("table3")) == [200, 400, 600, 800, 1000]
+    assert [(r.num_clients, r.rounds) for r in runs("figure5")] == [(400, 80)]
+    assert {r.alpha for r in runs("figure4")} == {0.2} and {r.dp_clip for r in runs("figure4")} == {50}
+    table1_text = [r for r in runs("table1") if r.model == "gpt"]
+    assert len(table1_text) == 6 and all(r.faulty_clients == (0,) and r.optimizer == "adamw" for r in table1_text)
+
+
+def test_local_csv_is_written_into_the_store(tmp_path):
+    apply_local_datasets({"local_datasets": {NAME: _declaration(_csv(tmp_path / "news.csv"))}})
+    out = download_dataset(NAME, tmp_path / "store")
+    x, y = load_split(out, "train")
+    xt, yt = load_split(out, "test")
+    assert x.dtype.kind == "U" and len(x) + len(xt) == 120 and len(xt) == 24
+    assert set(np.unique(np.concatenate([y, yt]))) == {0, 1, 2}  # labels 1..3 remapped
+    assert x[0].startswith("title ") and " body " in x[0]  # the text columns joined by a space
+    meta = load_meta(out)
+    assert meta["kind"] == "text" and meta["label_mapping"] == {"1": 0, "2": 1, "3": 2}
+
+
+def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
+    env = {k: v for k, v in os.environ.items() if k != LOCAL_DATASETS_ENV}
+    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_download_rule_stores_a_local_dataset_from_the_config(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    (tmp_path / "mine").mkdir()
+    _csv(tmp_path / "mine" / "news.csv")
+    (tmp_path / "extra.yaml").write_text(json.dumps({"local_datasets": {NAME: _declaration("mine/news.csv")}}))
+    proc = _snakemake(tmp_path, "--cores", "1", "--configfile", "extra.yaml", "--", f"resources/datasets/{NAME}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    x, _ = load_split(tmp_path / "resources" / "datasets" / NAME, "train")
+    assert len(x) == 96 and x.dtype.kind == "U"
+
+
+def test_feddebug_jobs_only_for_image_runs(tmp_path):
+    """Paper Table I has GPT rows on DBpedia-14 and Yahoo; FedDebug (image-only) skips them."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    proc = _snakemake(tmp_path, "-n", "--cores", "1", "--config", "preset=paper", "--", "results/table1.csv")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert counts["train_fl"] == "18" and counts["feddebug"] == "12"
