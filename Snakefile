@@ -1,12 +1,25 @@
 # TraceFL reproduction workflow: download -> partition -> train (Flower) -> provenance -> figures/tables.
 # Every rule's shell calls the package CLI (`python -m tracefl <verb>`), so each step also runs by hand.
 
-from snakemake.utils import min_version
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+from tracefl.config import ConfigError, config_schema_error
 
 min_version("8.0")
 
 
 configfile: "config/experiments.yaml"
+
+
+# The config's shape first, before any job: snakemake's validate, and on failure one line
+# naming the key and what is allowed. Checks across keys (clients per round vs clients,
+# faulty ids, labels of the dataset) follow in common.smk.
+CONFIG_SCHEMA = "workflow/schemas/config.schema.yaml"
+try:
+    validate(config, CONFIG_SCHEMA, set_default=False)
+except WorkflowError:
+    raise ConfigError(config_schema_error(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")) from None
 
 
 include: "workflow/rules/common.smk"

@@ -55,3 +55,50 @@ def test_bad_preset_and_provenance_settings():
         resolve_preset({"presets": {"quick": {}}}, "nope")
     with pytest.raises(ConfigError, match="client_weighting.*none, data_size"):
         ProvenanceSettings.from_mapping({"client_weighting": "uniform"})
+
+
+# --- the schema the Snakefile checks first (workflow/schemas/config.schema.yaml) ----------
+
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _config():
+    from tracefl.config import load_config
+
+    return load_config(ROOT / "config/experiments.yaml")
+
+
+def test_shipped_configs_satisfy_the_schema():
+    from tracefl.config import config_schema_error, load_config
+
+    assert config_schema_error(_config(), SCHEMA) == ""
+    assert config_schema_error(load_config(ROOT / "tests/data/tiny.yaml"), SCHEMA) == ""
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("presets", "quick", "defaults", "alpha"), 0, "presets.quick.defaults.alpha = 0 is not allowed; allowed: a number > 0"),
+        (("presets", "quick", "defaults", "num_clients"), 0, "presets.quick.defaults.num_clients = 0 is not allowed; allowed: an integer >= 1"),
+        (("presets", "quick", "defaults", "optimizer"), "lbfgs", "allowed: one of auto, adam, adamw, sgd"),
+        (("presets", "quick", "defaults", "lr"), "fast", "lr = 'fast' is not allowed; allowed: 'auto' or a number > 0"),
+        (("presets", "quick", "defaults", "colour"), "red", "unknown key 'colour' in presets.quick.defaults; allowed: alpha,"),
+        (("presets", "quick", "figure4", 0, "dp_noise"), -0.5, "presets.quick.figure4[0].dp_noise = -0.5 is not allowed; allowed: a number >= 0"),
+        (("presets", "quick", "table1", 0, "faulty_clients"), [-1], "presets.quick.table1[0].faulty_clients[0] = -1 is not allowed"),
+        (("presets", "quick", "figure3", 0, "sweep", "colour"), [1], "unknown key 'colour' in presets.quick.figure3[0].sweep; allowed: one of dataset,"),
+        (("presets", "quick", "provenance", "client_weighting"), "uniform", "allowed: one of none, data_size"),
+        (("presets", "quick", "provenance", "layer_decay"), 1.5, "layer_decay = 1.5 is not allowed; allowed: null or a number > 0 and <= 1"),
+        (("presets", "quick", "simulation", "device"), "tpu", "allowed: one of auto, cpu, cuda"),
+        (("local_datasets", "ag-news", "kind"), "audio", "local_datasets.ag-news.kind = 'audio' is not allowed; allowed: one of text, image"),
+    ],
+)
+def test_schema_errors_are_one_line_naming_key_and_allowed(path, value, expected):
+    from tracefl.config import config_schema_error
+
+    config = _config()
+    node = config
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    message = config_schema_error(config, SCHEMA)
+    assert expected in message and "\n" not in message, message

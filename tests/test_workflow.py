@@ -42,6 +42,24 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert "preset = 'nope' is not defined" in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("presets:\n  quick:\n    defaults:\n      alpha: 0\n",
+         "presets.quick.defaults.alpha = 0 is not allowed; allowed: a number > 0"),
+        ("presets:\n  quick:\n    defaults:\n      clients_per_round: 11\n",
+         "clients_per_round = 11 is not allowed; must be between 1 and num_clients (10)"),
+    ],
+)
+def test_schema_and_cross_key_errors_stop_the_dry_run(tmp_path, override, message):
+    work = _workdir(tmp_path)
+    (work / "bad.yaml").write_text(override)
+    proc = snakemake("-n", "--cores", "1", "--configfile", "bad.yaml", cwd=work)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (work / "results").exists() and not (work / "resources").exists()
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end(tmp_path):
     """Every figure and table from real runs: download, partition, Flower training (plain,

@@ -392,11 +392,13 @@ def describe_schema(schema: Mapping[str, Any]) -> str:
               if key in schema]
     if "minItems" in schema:
         bounds.append(f"with at least {schema['minItems']} item(s)")
-    return " ".join([words, *bounds])
+    return " ".join([words, " and ".join(bounds)]) if bounds else words
 
 
 def schema_error_line(error: Any) -> str:
     """One line for a ``jsonschema.ValidationError``: the key, the bad value, what is allowed."""
+    while error.parent is not None and error.parent.validator == "anyOf":  # name every alternative
+        error = error.parent
     path = _key_path(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
@@ -410,3 +412,13 @@ def schema_error_line(error: Any) -> str:
     if error.validator == "minProperties":
         return f"{path} must not be empty"
     return f"{path} = {error.instance!r} is not allowed; allowed: {describe_schema(error.schema)}"
+
+
+def config_schema_error(config: Mapping[str, Any], schema_path: str | Path) -> str:
+    """The one-line message of the most relevant schema violation of ``config`` ('' if none)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    schema = load_config(schema_path)
+    error = best_match(Draft202012Validator(schema).iter_errors(config))
+    return "" if error is None else schema_error_line(error)
