@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tracefl.provenance.metrics import faulty_metrics, label_metrics, summarise_rounds
-from tracefl.provenance.selection import select_correct_inputs, select_mispredictions
+from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 
 # index:          0  1  2  3  4  5  6  7  8  9
 TRUE = np.array([0, 1, 0, 2, 1, 0, 2, 1, 0, 3])
@@ -97,3 +97,10 @@ def test_summarise_rounds():
     assert summarise_rounds(df, "label_held").columns.tolist() == ["round", "label_held", "n_traced"]
     with pytest.raises(ValueError, match="nope"):
         summarise_rounds(df, ["nope"])
+
+
+def test_per_label_quota_reaches_the_minimum_in_rounds_with_few_labels():
+    assert per_label_quota(10, 10, 50) == 10  # 10 classes: the per-label count already gives 100
+    assert per_label_quota(4, 10, 50) == 13  # 4 classes: 52 >= 50
+    assert per_label_quota(3, 10, 0) == 10  # off
+    assert per_label_quota(0, 10, 50) == 10  # nothing held: nothing to raise

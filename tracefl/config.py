@@ -190,6 +190,8 @@ class ProvenanceSettings:
     """How inputs are chosen and traced; changing these re-runs provenance, not training."""
 
     inputs_per_label: int = 10
+    # Raise the per-label count in rounds with few held labels so this many can be traced (0: off).
+    min_inputs_per_round: int = 0
     max_mispredictions: int = 100
     layer_decay: float | None = 0.9
     client_weighting: str = "none"
@@ -209,6 +211,8 @@ class ProvenanceSettings:
             )
         if settings.inputs_per_label < 1:
             raise ConfigError("provenance.inputs_per_label must be >= 1")
+        if settings.min_inputs_per_round < 0:
+            raise ConfigError("provenance.min_inputs_per_round must be >= 0")
         if settings.layer_decay is not None and not 0 < settings.layer_decay <= 1:
             raise ConfigError("provenance.layer_decay must be in (0, 1] or null (no layer weighting)")
         return settings

@@ -19,7 +19,7 @@ from tracefl.fl.inputs import Inputs, take, to_device
 from tracefl.fl.local_training import predict
 from tracefl.provenance import trace
 from tracefl.provenance.metrics import faulty_metrics, label_metrics
-from tracefl.provenance.selection import select_correct_inputs, select_mispredictions
+from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 from tracefl.runs import round_models
 
 PROVENANCE_COLUMNS = [
@@ -59,7 +59,8 @@ def trace_round(
     true = y_test.numpy()
 
     held = sorted({label for counts in label_counts.values() for label, n in counts.items() if n > 0})
-    batches = [("correct", select_correct_inputs(true, predicted, held, settings.inputs_per_label))]
+    per_label = per_label_quota(len(held), settings.inputs_per_label, settings.min_inputs_per_round)
+    batches = [("correct", select_correct_inputs(true, predicted, held, per_label))]
     if spec.faulty_clients:
         batches.append(("misprediction", select_mispredictions(true, predicted, spec.flip_map, settings.max_mispredictions)))
     batches = [(kind, idx) for kind, idx in batches if len(idx)]

@@ -15,6 +15,14 @@ def _as_label_arrays(true_labels: np.ndarray, predicted: np.ndarray) -> tuple[np
     return true, pred
 
 
+def per_label_quota(held_labels: int, inputs_per_label: int, min_inputs: int = 0) -> int:
+    """Inputs to take per held label: ``inputs_per_label``, raised so that ``held_labels``
+    labels can reach ``min_inputs`` in all (a 4-class text round needs 13 a label for 50)."""
+    if held_labels <= 0:
+        return inputs_per_label
+    return max(inputs_per_label, -(-min_inputs // held_labels))
+
+
 def select_correct_inputs(
     true_labels: np.ndarray, predicted: np.ndarray, held_labels: Iterable[int], per_label: int
 ) -> np.ndarray:
