@@ -241,6 +241,21 @@ def test_ties_go_to_lowest_client_id(inputs: torch.Tensor) -> None:
     assert res.flagged == [["1", "2"], ["1", "2"]]  # numeric id order, not "10" < "2"
 
 
+def test_seeded_ties_are_random_and_reproducible() -> None:
+    """With a generator, a k-way tie goes to each tied client about 1/k of the time."""
+    active = torch.zeros(3000, 4, 6, dtype=torch.bool)
+    active[:, :3, 0] = True  # a neuron active in every client but 3: client 3 is the odd one out
+    first = localize_from_activations(active, 1, torch.Generator().manual_seed(0))
+    again = localize_from_activations(active, 1, torch.Generator().manual_seed(0))
+    assert torch.equal(first, again)
+    share = torch.bincount(first[:, 0], minlength=4).float() / len(first)
+    assert share[3] == 1.0  # a clear winner is not a tie
+    tied = torch.zeros(3000, 4, 6, dtype=torch.bool)
+    flagged = localize_from_activations(tied, 1, torch.Generator().manual_seed(1))[:, 0]
+    share = torch.bincount(flagged, minlength=4).float() / len(flagged)
+    assert torch.all((share - 0.25).abs() < 0.04), share
+
+
 # ----------------------------------------------------------------------- localization
 
 

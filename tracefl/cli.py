@@ -66,16 +66,20 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_provenance(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from tracefl.provenance_run import run_provenance
+    from tracefl.report.summary import per_round, per_run
 
     spec = _spec(args)
     settings = ProvenanceSettings.from_mapping(json.loads(args.settings)) if args.settings else ProvenanceSettings()
     table = run_provenance(spec, args.data_dir, args.run_dir, args.out, settings, device=args.device)
-    correct = table[table["kind"] == "correct"]
+    # Averaged per round, then over rounds, as the figures and tables report it.
+    summary = per_run(per_round(table, pd.read_csv(Path(args.run_dir) / "rounds.csv")))
     print(
-        f"traced {len(table)} inputs over {table['round'].nunique()} rounds; label held "
-        f"{correct['label_held'].mean():.3f} (chance {correct['label_held_chance'].mean():.3f}), top holder "
-        f"{correct['top_holder'].mean():.3f} (chance {correct['top_holder_chance'].mean():.3f})"
+        f"traced {summary['inputs_traced']} inputs over {summary['rounds_traced']} rounds; label held "
+        f"{summary['label_held_pct']:.1f}% (chance {summary['label_held_chance_pct']:.1f}%), top holder "
+        f"{summary['top_holder_pct']:.1f}% (chance {summary['top_holder_chance_pct']:.1f}%)"
     )
 
 

@@ -234,12 +234,17 @@ def leave_one_out_counts(active: Tensor, remaining: Tensor | None = None) -> Ten
     return counts[0] if single else counts
 
 
-def localize_from_activations(active: Tensor, num_faulty: int) -> Tensor:
+def localize_from_activations(
+    active: Tensor, num_faulty: int, generator: torch.Generator | None = None
+) -> Tensor:
     """Indices of the flagged clients, (R, num_faulty) int64, in flagging order.
 
-    ``active`` is (K, N) or (R, K, N) bool (one row per client, in tie-break order).
+    ``active`` is (K, N) or (R, K, N) bool (one row per client).
     Each step flags the client left out of the group with the most neurons active in
-    all members; ties go to the lowest index. A (K, N) input gives (num_faulty,).
+    all members. Ties go to the lowest index, or, with ``generator``, to a uniformly
+    random one of the tied clients: where the faulty client has the lowest id (client 0
+    in the paper's runs), lowest-index ties would count every tie as a hit.
+    A (K, N) input gives (num_faulty,).
     """
     single = active.dim() == 2
     if single:
@@ -253,9 +258,13 @@ def localize_from_activations(active: Tensor, num_faulty: int) -> Tensor:
     for _ in range(num_faulty):
         counts = leave_one_out_counts(active, remaining)  # (R, K)
         best = counts.amax(dim=1, keepdim=True)
-        # first client index among the maxima (explicit, not relying on argmax ties)
-        cand = torch.where(counts == best, order.expand(r, k), torch.full_like(order, k))
-        flagged = cand.amin(dim=1)  # (R,)
+        if generator is None:
+            # first client index among the maxima (explicit, not relying on argmax ties)
+            cand = torch.where(counts == best, order.expand(r, k), torch.full_like(order, k))
+            flagged = cand.amin(dim=1)  # (R,)
+        else:  # a random key per client; the largest key among the maxima wins
+            keys = torch.rand(r, k, generator=generator).to(active.device)
+            flagged = torch.where(counts == best, keys, torch.full_like(keys, -1.0)).argmax(dim=1)
         picked.append(flagged)
         remaining[torch.arange(r, device=active.device), flagged] = False
     out = (
@@ -281,6 +290,7 @@ def feddebug_localize(
     faulty_ids: Collection[str] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     device: str | torch.device | None = None,
+    tie_seed: int | None = None,
 ) -> FedDebugResult:
     """Flag ``num_faulty`` clients per generated input by FedDebug's leave-one-out vote.
 
@@ -289,7 +299,8 @@ def feddebug_localize(
     of the first model's parameters; a model elsewhere is moved there for its forward
     pass and moved back afterwards. Models' training flags are left as they were.
     ``faulty_ids`` are the truly faulty clients; an id in it that is not flagged
-    (including one not in ``client_models``) counts as a miss.
+    (including one not in ``client_models``) counts as a miss. ``tie_seed`` breaks ties
+    between equally voted clients at random (seeded); None gives them to the lowest id.
     """
     if not client_models:
         raise ValueError("no client models")
@@ -333,7 +344,8 @@ def feddebug_localize(
 
     t0 = time.perf_counter()
     active = torch.stack(per_client, dim=1)  # (R, K, N)
-    picked = localize_from_activations(active, num_faulty).cpu()
+    generator = None if tie_seed is None else torch.Generator().manual_seed(tie_seed)
+    picked = localize_from_activations(active, num_faulty, generator).cpu()
     _sync(dev)
     elapsed += time.perf_counter() - t0
 

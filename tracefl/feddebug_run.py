@@ -43,7 +43,8 @@ def run_feddebug(
         if not present or len(present) == len(clients):
             continue
         inputs = generate_inputs(n_inputs, (3, 32, 32), dspec.mean, dspec.std, seed=derive_seed(spec.seed, "feddebug", rnd))
-        result = feddebug_localize(clients, inputs.to(dev), num_faulty=len(present), faulty_ids=present, threshold=threshold)
+        result = feddebug_localize(clients, inputs.to(dev), num_faulty=len(present), faulty_ids=present,
+                                   threshold=threshold, tie_seed=derive_seed(spec.seed, "feddebug-ties", rnd))
         for i, flagged in enumerate(result.flagged):
             rows.append(
                 {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ from tracefl.provenance import trace
 from tracefl.provenance.metrics import faulty_metrics, label_metrics
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 from tracefl.runs import round_models
+
+logger = logging.getLogger(__name__)
 
 PROVENANCE_COLUMNS = [
     "round",
@@ -61,13 +64,13 @@ def trace_round(
     held = sorted({label for counts in label_counts.values() for label, n in counts.items() if n > 0})
     per_label = per_label_quota(len(held), settings.inputs_per_label, settings.min_inputs_per_round)
     batches = [("correct", select_correct_inputs(true, predicted, held, per_label))]
-    if spec.faulty_clients:
+    faulty = [str(c) for c in spec.faulty_clients]
+    if set(faulty) & set(participants):  # without a faulty participant no trace could be right
         batches.append(("misprediction", select_mispredictions(true, predicted, spec.flip_map, settings.max_mispredictions)))
     batches = [(kind, idx) for kind, idx in batches if len(idx)]
     if not batches:
         return pd.DataFrame(columns=PROVENANCE_COLUMNS)
 
-    faulty = [str(c) for c in spec.faulty_clients]
     frames = []
     for kind, idx in batches:
         started = time.perf_counter()
@@ -102,6 +105,14 @@ def trace_round(
         if faulty:
             for key, values in faulty_metrics(result.traced, faulty, participants).items():
                 frame[key] = values
+        # Selection used a batched prediction; the trace predicts again in its own chunks. A
+        # near-tie of two logits may flip between them: such an input was not traced for the
+        # class it was selected for, so it is left out rather than scored.
+        same = frame["predicted_label"].to_numpy() == predicted[idx]
+        if not same.all():
+            logger.warning("round %d: %d %s input(s) left out: the trace predicted another class",
+                           rnd, int((~same).sum()), kind)
+            frame = frame[same]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).reindex(columns=PROVENANCE_COLUMNS)
 

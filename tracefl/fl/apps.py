@@ -51,6 +51,24 @@ def as_float_arrays(state: dict[str, torch.Tensor]) -> ArrayRecord:
     )
 
 
+def keep_step_counters(state: dict[str, torch.Tensor], received: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with BatchNorm's ``num_batches_tracked`` as the server sent it.
+
+    The counter grows by the local steps (~100 a round), not a weight: inside the DP
+    update norm it would dwarf the real update and make the clipping shrink every weight.
+    It is read only by BatchNorm with ``momentum=None``.
+    """
+    return {k: (received[k] if k.endswith("num_batches_tracked") and k in received else v) for k, v in state.items()}
+
+
+def clamp_running_variances(model: torch.nn.Module) -> None:
+    """DP noise on BatchNorm's running variances may push one below 0 (NaN in eval): clamp at 0."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_var is not None:
+                module.running_var.clamp_(min=0.0)
+
+
 def make_strategy(spec: RunSpec, node_of_client: dict[str, int]) -> tuple[Strategy, CapturingFedAvg]:
     """FedAvg that captures client models, wrapped in Flower's server-side DP when configured.
 
@@ -102,7 +120,8 @@ def make_client_app(
         client_id = str(int(context.node_config["partition-id"]))
         rnd = int(msg.content["config"]["server-round"])
         model = _architecture(spec.model, num_classes)
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        received = msg.content["arrays"].to_torch_state_dict()
+        model.load_state_dict(received)
         faulty = int(client_id) in spec.faulty_clients
         x, y = client_tensors(
             dataset,
@@ -125,7 +144,10 @@ def make_client_app(
             device=resolve_device(device),
         )
         metrics = MetricRecord({"num-examples": num_rows(x), "partition-id": int(client_id), "train-loss": loss})
-        return Message(RecordDict({"arrays": as_float_arrays(model.state_dict()), "metrics": metrics}), reply_to=msg)
+        state = model.state_dict()
+        if spec.dp_clip > 0:
+            state = keep_step_counters(state, received)
+        return Message(RecordDict({"arrays": as_float_arrays(state), "metrics": metrics}), reply_to=msg)
 
     return app
 
@@ -190,6 +212,8 @@ def make_server_app(
             if aggregated is None:
                 raise RuntimeError(f"round {rnd}: no client replied")
             model.load_state_dict(aggregated.to_torch_state_dict())
+            if spec.dp_clip > 0:
+                clamp_running_variances(model)
             accuracy, loss = evaluate(model, x_test, y_test, dev)
             captured = sorted(capturing.captured, key=lambda c: int(c.client_id))
             meta = {

@@ -146,7 +146,7 @@ def _trace_one(
                 else:  # the main input alone
                     main = next(v for v in (*args, *kwargs.values()) if isinstance(v, Tensor))
                     layer_out = layer(main)
-                total += beta * (_first(layer_out) * grad).sum().double()
+                total += beta * (_first(layer_out).double() * grad.double()).sum()
             row.append(total)
     return torch.stack(row).cpu(), pred
 
