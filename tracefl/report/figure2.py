@@ -27,6 +27,13 @@ MODEL_NAMES = {
     "resnet101": "ResNet-101",
     "resnet152": "ResNet-152",
     "densenet121": "DenseNet-121",
+    "bert": "BERT",
+    "distilbert": "DistilBERT",
+    "gpt": "GPT",
+    "minilm-l6": "MiniLM-L6",
+    "tiny-bert": "tiny BERT",
+    "tiny-distilbert": "tiny DistilBERT",
+    "tiny-gpt": "tiny GPT",
 }
 
 
