@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from tracefl.provenance import is_provenance_layer, provenance_layers, trace
+from tracefl.provenance import is_provenance_layer, provenance_layers, reweight_by_data_size, trace
 from tracefl.provenance.reference import reference_trace
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -271,6 +271,10 @@ def test_data_size_weighting_scales_raw_by_client_share():
     share = torch.tensor([0.1, 0.3, 0.6], dtype=plain.raw.dtype)
     torch.testing.assert_close(weighted.raw, plain.raw * share)
     torch.testing.assert_close(weighted.scores, torch.softmax(plain.raw * share, 1))
+    # The ablation re-scores an unweighted trace instead of tracing twice: the same result.
+    again = reweight_by_data_size(plain, counts)
+    torch.testing.assert_close(again.raw, weighted.raw)
+    assert again.traced == weighted.traced and torch.equal(again.predicted, weighted.predicted)
 
 
 def test_chunking_does_not_change_results():

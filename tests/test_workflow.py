@@ -72,13 +72,16 @@ def test_tiny_end_to_end(tmp_path):
     assert (work / "results/figure2.png").stat().st_size > 0
     for item in ("figure2", "figure3", "figure4", "figure5", "figure6"):
         assert (work / f"results/{item}.pdf").stat().st_size > 0, item
-    for item in ("table1", "table2", "table3"):
+    for item in ("table1", "table2", "table3", "ablation_weighting"):
         for ext in ("csv", "md", "tex"):
             assert (work / f"results/{item}.{ext}").stat().st_size > 0, (item, ext)
     table1 = pd.read_csv(work / "results/table1.csv")
     assert table1["traced_mispredictions"].iloc[0] > 0
     assert 0 <= table1["tracefl_faulty_pct"].iloc[0] <= 100 and table1["faulty_chance_pct"].iloc[0] == 25
     assert pd.read_csv(work / "results/table2.csv")["dp_noise"].tolist() == [0.001]
+    ablation = pd.read_csv(work / "results/ablation_weighting.csv")
+    for column in ("label_held_pct", "label_held_data_size_pct", "top_holder_pct", "top_holder_data_size_pct"):
+        assert ablation[column].between(0, 100).all(), column
     runs = sorted((work / "results/runs").iterdir())
     assert len(runs) == 3  # plain, faulty and DP runs; the other items share the plain one
     plain = work / "results/runs" / pd.read_csv(work / "results/figure2.csv")["run_id"].iloc[0]
@@ -87,7 +90,8 @@ def test_tiny_end_to_end(tmp_path):
     assert {"round", "global_accuracy", "global_loss", "participants"} <= set(rounds.columns)
     prov = pd.read_csv(plain / "provenance.csv")
     needed = {"round", "input_id", "true_label", "predicted_label", "traced_client", "label_held",
-              "label_held_chance", "top_holder", "top_holder_chance", "seconds"}
+              "label_held_chance", "top_holder", "top_holder_chance", "seconds", "traced_client_data_size",
+              "label_held_data_size", "top_holder_data_size"}
     assert needed <= set(prov.columns)
     assert len(prov) > 0
     for _, row in prov.iterrows():

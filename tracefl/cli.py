@@ -91,7 +91,7 @@ def cmd_feddebug(args: argparse.Namespace) -> None:
 
 
 FIGURES = ("figure2", "figure3", "figure4", "figure5", "figure6")
-TABLES = ("table1", "table2", "table3")
+TABLES = ("table1", "table2", "table3", "ablation_weighting")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ from tracefl.fl.checkpoint import completed_rounds
 from tracefl.fl.client_data import server_tensors
 from tracefl.fl.inputs import Inputs, take, to_device
 from tracefl.fl.local_training import predict
-from tracefl.provenance import trace
+from tracefl.provenance import reweight_by_data_size, trace
 from tracefl.provenance.metrics import faulty_metrics, label_metrics
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 from tracefl.runs import round_models
@@ -42,6 +42,11 @@ PROVENANCE_COLUMNS = [
     "n_participants",
     "global_accuracy",
     "seconds",
+    # The same trace with data-size client weighting (paper Eq. 5-6), for the ablation.
+    "traced_client_data_size",
+    "label_held_data_size",
+    "top_holder_data_size",
+    "faulty_traced_data_size",
 ]
 
 
@@ -74,15 +79,17 @@ def trace_round(
     frames = []
     for kind, idx in batches:
         started = time.perf_counter()
-        result = trace(
+        unweighted = trace(
             global_model,
             clients,
             to_device(take(x_test, idx), device),
-            client_num_examples=meta["num_examples"],
-            client_weighting=settings.client_weighting,
             layer_decay=settings.layer_decay,
             chunk_size=settings.chunk_size,
         )
+        # Both client weightings from one trace: the configured one, and data size (paper
+        # Eq. 5-6) for the ablation columns.
+        weighted = reweight_by_data_size(unweighted, meta["num_examples"])
+        result = weighted if settings.client_weighting == "data_size" else unweighted
         seconds = (time.perf_counter() - started) / len(idx)
         labels = true[idx]
         col = {c: i for i, c in enumerate(result.client_ids)}
@@ -102,9 +109,14 @@ def trace_round(
         )
         for key, values in label_metrics(result.traced, labels, label_counts).items():
             frame[key] = values
+        frame["traced_client_data_size"] = weighted.traced
+        weighted_metrics = label_metrics(weighted.traced, labels, label_counts)
+        for key in ("label_held", "top_holder"):  # chance levels do not depend on the weighting
+            frame[f"{key}_data_size"] = weighted_metrics[key]
         if faulty:
             for key, values in faulty_metrics(result.traced, faulty, participants).items():
                 frame[key] = values
+            frame["faulty_traced_data_size"] = faulty_metrics(weighted.traced, faulty, participants)["faulty_traced"]
         # Selection used a batched prediction; the trace predicts again in its own chunks. A
         # near-tie of two logits may flip between them: such an input was not traced for the
         # class it was selected for, so it is left out rather than scored.
@@ -138,7 +150,8 @@ def run_provenance(
         for rnd in tqdm(rounds, desc=f"provenance {spec.run_id}")
     ]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PROVENANCE_COLUMNS)
-    for key in ("label_held", "top_holder", "faulty_traced"):
+    for key in ("label_held", "top_holder", "faulty_traced", "label_held_data_size", "top_holder_data_size",
+                "faulty_traced_data_size"):
         table[key] = table[key].astype("Int64")
     out_csv = Path(out_csv)
     tmp = out_csv.with_suffix(".csv.tmp")

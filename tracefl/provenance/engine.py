@@ -82,18 +82,25 @@ def trace(
             raw, pred = _trace_chunk(model, named, scorers, betas, chunk)
             raws.append(raw)
             preds.append(pred)
-    raw = torch.cat(raws).cpu()
+    return _result(client_ids, torch.cat(raws).cpu(), torch.cat(preds).cpu(), weights)
+
+
+def _result(client_ids: list[str], raw: Tensor, predicted: Tensor, weights: Tensor | None) -> TraceResult:
+    """Softmax and argmax of ``raw`` (times the client weights, when given)."""
     if weights is not None:
         raw = raw * weights.to(raw.dtype)
-    scores = torch.softmax(raw, dim=1)
     best = raw.argmax(dim=1).tolist()
-    return TraceResult(
-        client_ids=client_ids,
-        scores=scores,
-        raw=raw,
-        traced=[client_ids[i] for i in best],
-        predicted=torch.cat(preds).cpu(),
-    )
+    return TraceResult(client_ids, torch.softmax(raw, dim=1), raw, [client_ids[i] for i in best], predicted)
+
+
+def reweight_by_data_size(result: TraceResult, client_num_examples: Mapping[str, int]) -> TraceResult:
+    """``result`` of a ``client_weighting="none"`` trace as ``"data_size"`` would have given it.
+
+    The weighting multiplies each client's raw score by p_k = n_k / sum n, so both
+    settings come from one trace (for the ablation of paper Eq. 5-6).
+    """
+    weights = _client_weights(result.client_ids, "data_size", {str(k): v for k, v in client_num_examples.items()})
+    return _result(result.client_ids, result.raw, result.predicted, weights)
 
 
 def _trace_chunk(

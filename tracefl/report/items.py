@@ -130,6 +130,43 @@ def table3(results: list[RunResult], prefix: str | Path) -> pd.DataFrame:
     return table
 
 
+ABLATION_METRICS = ["label_held", "label_held_data_size", "label_held_chance",
+                    "top_holder", "top_holder_data_size", "top_holder_chance"]
+
+
+def ablation_weighting(results: list[RunResult], prefix: str | Path) -> pd.DataFrame:
+    """Ablation of client weighting: each trace scored without (the artifact's default) and
+    with data-size weighting p_k = n_k / sum n (paper Eq. 5-6), beside the chance levels."""
+    rows = []
+    for r in results:
+        summary = per_run(per_round(r.provenance, r.rounds, "correct", ABLATION_METRICS), ABLATION_METRICS)
+        rows.append({
+            "dataset": get_dataset_spec(r.spec.dataset).display,
+            "model": MODEL_NAMES.get(r.spec.model, r.spec.model),
+            "alpha": r.spec.alpha,
+            "clients": r.spec.num_clients,
+            "per_round": r.spec.clients_per_round,
+            "rounds": r.spec.rounds,
+            "traced_correct": summary["inputs_traced"],
+            "label_held_pct": summary["label_held_pct"],
+            "label_held_data_size_pct": summary["label_held_data_size_pct"],
+            "label_held_chance_pct": summary["label_held_chance_pct"],
+            "top_holder_pct": summary["top_holder_pct"],
+            "top_holder_data_size_pct": summary["top_holder_data_size_pct"],
+            "top_holder_chance_pct": summary["top_holder_chance_pct"],
+            "run_id": r.spec.run_id,
+        })
+    table = pd.DataFrame(rows)
+    write_table(
+        table,
+        prefix,
+        "Ablation: client weighting in TraceFL (Figure 2 runs). label_held / top_holder: as configured "
+        "(provenance.client_weighting; default none, as the paper's artifact); *_data_size: each client's score "
+        "times its share of the round's examples (paper Eq. 5-6), from the same traces. Averages over rounds.",
+    )
+    return table
+
+
 def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, out_pdf, out_png, title: str) -> None:
     """One panel per (dataset, model): localization metrics, chance levels and model accuracy against ``x``."""
     groups = list(table.groupby(["dataset", "model"], sort=False))

@@ -7,7 +7,9 @@ import pandas as pd
 METRICS = ["label_held", "label_held_chance", "top_holder", "top_holder_chance"]
 
 
-def per_round(provenance: pd.DataFrame, rounds: pd.DataFrame, kind: str = "correct") -> pd.DataFrame:
+def per_round(
+    provenance: pd.DataFrame, rounds: pd.DataFrame, kind: str = "correct", metrics: list[str] = METRICS
+) -> pd.DataFrame:
     """One row per training round: localization metrics (in %), inputs traced, global accuracy (in %).
 
     Rounds where no input qualified keep NaN metrics and ``n_traced`` 0, so figures
@@ -15,7 +17,7 @@ def per_round(provenance: pd.DataFrame, rounds: pd.DataFrame, kind: str = "corre
     """
     subset = provenance[provenance["kind"] == kind]
     grouped = subset.groupby("round")
-    table = grouped[METRICS].mean().mul(100.0)
+    table = grouped[metrics].mean().mul(100.0)
     table["n_traced"] = grouped.size()
     table["seconds_per_input"] = grouped["seconds"].mean()
     out = rounds[["round", "global_accuracy"]].copy()
@@ -25,10 +27,10 @@ def per_round(provenance: pd.DataFrame, rounds: pd.DataFrame, kind: str = "corre
     return out
 
 
-def per_run(per_round_table: pd.DataFrame) -> dict[str, float]:
+def per_run(per_round_table: pd.DataFrame, metrics: list[str] = METRICS) -> dict[str, float]:
     """Averages over rounds as the paper reports them (rounds with no input are skipped)."""
     traced = per_round_table[per_round_table["n_traced"] > 0]
-    summary = {f"{m}_pct": float(traced[m].mean()) for m in METRICS}
+    summary = {f"{m}_pct": float(traced[m].mean()) for m in metrics}
     summary.update(
         rounds=int(len(per_round_table)),
         rounds_traced=int(len(traced)),

@@ -56,7 +56,8 @@ def item_files(item, name):
 
 # Which runs each item is drawn from (Figure 6 is measured on Table I's runs).
 FIGURE_RUNS = {"figure2": "figure2", "figure3": "figure3", "figure4": "figure4", "figure5": "figure5", "figure6": "table1"}
-TABLE_RUNS = {"table1": "table1", "table2": "table2", "table3": "table3"}
+# The client-weighting ablation (TRACEFL.md section 1.7) re-scores Figure 2's traces.
+TABLE_RUNS = {"table1": "table1", "table2": "table2", "table3": "table3", "ablation_weighting": "figure2"}
 FEDDEBUG_ITEMS = ("figure6", "table1")
 
 

@@ -32,7 +32,7 @@ rule figure:
 
 
 rule table:
-    """Table I-III of the paper (CSV, Markdown, LaTeX)."""
+    """Table I-III of the paper and the client-weighting ablation (CSV, Markdown, LaTeX)."""
     input:
         unpack(lambda wc: item_inputs(wc.table, TABLE_RUNS[wc.table])),
     output:
@@ -51,7 +51,7 @@ rule table:
     params:
         specs=lambda wc: item_specs_json(TABLE_RUNS[wc.table]),
     wildcard_constraints:
-        table="table[1-3]",
+        table="table[1-3]|ablation_weighting",
     shell:
         "python -m tracefl report --item {wildcards.table} --specs {params.specs:q} --runs-dir results/runs "
         "--out-prefix results/{wildcards.table} > {log} 2>&1"
