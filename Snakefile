@@ -18,8 +18,8 @@ configfile: "config/experiments.yaml"
 CONFIG_SCHEMA = "workflow/schemas/config.schema.yaml"
 try:
     validate(config, CONFIG_SCHEMA, set_default=False)
-except WorkflowError:
-    raise ConfigError(config_schema_error(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")) from None
+except WorkflowError as error:
+    raise ConfigError(config_schema_error(config, f"{workflow.basedir}/{CONFIG_SCHEMA}") or str(error)) from None
 
 
 include: "workflow/rules/common.smk"
