@@ -24,9 +24,10 @@ def _workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("target", ["results/figure2.pdf", "all"])
 @pytest.mark.parametrize("preset", ["quick", "paper"])
-def test_dry_run_figure2(tmp_path, preset):
-    proc = snakemake("results/figure2.pdf", "-n", "--cores", "2", "--config", f"preset={preset}", cwd=_workdir(tmp_path))
+def test_dry_run(tmp_path, preset, target):
+    proc = snakemake(target, "-n", "--cores", "2", "--config", f"preset={preset}", cwd=_workdir(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "train_fl" in proc.stdout and "provenance" in proc.stdout
 
