@@ -57,9 +57,7 @@ def test_bad_preset_and_provenance_settings():
         ProvenanceSettings.from_mapping({"client_weighting": "uniform"})
 
 
-# --- the schema the Snakefile checks first (workflow/schemas/config.schema.yaml) ----------
-
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+# --- the schema checked before any job (generated; workflow/schemas/config.schema.yaml) ----
 
 
 def _config():
@@ -71,8 +69,8 @@ def _config():
 def test_shipped_configs_satisfy_the_schema():
     from tracefl.config import config_schema_error, load_config
 
-    assert config_schema_error(_config(), SCHEMA) == ""
-    assert config_schema_error(load_config(ROOT / "tests/data/tiny.yaml"), SCHEMA) == ""
+    assert config_schema_error(_config()) == ""
+    assert config_schema_error(load_config(ROOT / "tests/data/tiny.yaml")) == ""
 
 
 @pytest.mark.parametrize(
@@ -89,7 +87,7 @@ def test_shipped_configs_satisfy_the_schema():
         (("presets", "quick", "provenance", "client_weighting"), "uniform", "allowed: one of none, data_size"),
         (("presets", "quick", "provenance", "layer_decay"), 1.5, "layer_decay = 1.5 is not allowed; allowed: null or a number > 0 and <= 1"),
         (("presets", "quick", "simulation", "device"), "tpu", "allowed: one of auto, cpu, cuda"),
-        (("local_datasets", "ag-news", "kind"), "audio", "local_datasets.ag-news.kind = 'audio' is not allowed; allowed: one of text, image"),
+        (("local_datasets", "ag-news", "kind"), "audio", "local_datasets.ag-news.kind = 'audio' is not allowed; allowed: one of image, text"),
     ],
 )
 def test_schema_errors_are_one_line_naming_key_and_allowed(path, value, expected):
@@ -100,5 +98,53 @@ def test_schema_errors_are_one_line_naming_key_and_allowed(path, value, expected
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value
-    message = config_schema_error(config, SCHEMA)
+    message = config_schema_error(config)
     assert expected in message and "\n" not in message, message
+
+
+def test_schema_file_is_the_generated_schema():
+    """workflow/schemas/config.schema.yaml is written from the settings' declarations."""
+    from tracefl.config.schema import schema_text
+
+    shipped = (ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    assert shipped == schema_text(), "run `python -m tracefl schema --write` after changing a setting or an item"
+
+
+def test_every_run_setting_is_declared_once_with_its_bounds():
+    """The schema's run settings, the spec's fields and the partitioner's checks are one list."""
+    from dataclasses import fields
+
+    from tracefl.config import config_schema
+    from tracefl.config.fields import setting_schemas
+    from tracefl.data.partition import partition_labels
+
+    declared = setting_schemas(RunSpec)
+    schema = config_schema()["$defs"]
+    assert list(schema["run_settings"]["properties"]) == list(declared)
+    assert schema["run_setting_name"]["enum"] == list(declared)
+    assert [f.name for f in fields(RunSpec) if f.name != "dataset_spec"] == list(declared)
+    item_keys = set(schema["item"]["items"]["properties"]) - {"sweep", "optional"}
+    assert item_keys == set(declared)
+    # the same bound stops a spec, the config and a direct library call
+    with pytest.raises(ConfigError, match="alpha = 0 is not allowed; allowed: a number > 0"):
+        RunSpec.from_mapping({"dataset": "digits", "model": "cnn", "alpha": 0})
+    with pytest.raises(ConfigError, match="partition.alpha = 0 is not allowed; allowed: a number > 0"):
+        partition_labels([0, 1, 2, 3], 2, 0, 1)
+
+
+def test_a_sweep_value_of_the_wrong_type_names_the_key():
+    config = _config()
+    config["presets"]["quick"]["figure3"][0]["sweep"]["alpha"] = [0.1, "lots"]
+    with pytest.raises(ConfigError, match=r"figure3\[0\]\.alpha = 'lots' is not allowed; allowed: a number > 0"):
+        resolve_preset(config, "quick")
+
+
+def test_reading_the_config_imports_neither_torch_nor_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys; from tracefl.config import load_preset; "
+            "p = load_preset('config/experiments.yaml', 'paper'); "
+            "print(len(p.runs), 'torch' in sys.modules, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1:] == ["False", "False"], out.stdout + out.stderr

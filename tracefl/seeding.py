@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 
 def derive_seed(*parts: object) -> int:
@@ -19,8 +19,18 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) in this process."""
-    random.seed(seed)
+@contextmanager
+def numpy_legacy_seed(seed: int) -> Iterator[None]:
+    """NumPy's legacy global generator seeded with ``seed`` inside the block only.
+
+    For library code that draws from ``np.random`` with no way to pass a generator
+    (Flower's DP noise, ``flwr.supercore.differential_privacy.add_gaussian_noise_inplace``):
+    its draws become reproducible, and the global state is restored on the way out, so
+    nothing else in the process sees the seed.
+    """
+    state = np.random.get_state()
     np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)

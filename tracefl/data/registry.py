@@ -7,10 +7,9 @@ only by its registry name, so adding a dataset means adding one `DatasetSpec` he
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +100,15 @@ class DatasetSpec:
         if any(s <= 0 for s in self.std):
             raise ValueError(f"dataset '{self.name}': std values must be > 0 (key: std)")
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able fields: how a job receives the dataset with its run's spec."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DatasetSpec":
+        tuples = ("text_columns", "mean", "std")
+        return cls(**{k: (tuple(v) if k in tuples and v is not None else v) for k, v in data.items()})
+
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -153,14 +161,10 @@ _BUILTIN = frozenset(DATASETS)
 def get_dataset_spec(name: str) -> DatasetSpec:
     """Look a dataset up by name; a typo gets the list of valid names, not a KeyError.
 
-    A name not registered yet is looked for among the ``local_datasets`` handed down by
-    the parent process (:data:`LOCAL_DATASETS_ENV`) and in ``config/experiments.yaml``
-    of the working directory, so a step started by hand finds the user's datasets too.
+    Knows the built-in datasets and those registered in this process. A run's spec
+    carries its dataset's description to every job, so jobs never depend on this lookup
+    for a user's local dataset.
     """
-    if isinstance(name, str) and name not in DATASETS:
-        register_declared_datasets()
-        if name not in DATASETS:
-            _register_from_default_config(name)
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
@@ -173,6 +177,24 @@ def get_dataset_spec(name: str) -> DatasetSpec:
 
 
 def register_local_dataset(
+    name: str, path: str | Path, kind: str, num_classes: int, *, replace: bool = False, **options: Any
+) -> DatasetSpec:
+    """Add a user's own data so it flows through the same pipeline as the paper's.
+
+    Images: an ``.npz`` with ``x_train, y_train, x_test, y_test`` (uint8 images, or
+    floats in [0, 1]). Text: a CSV/Parquet file (split ``test_fraction`` off with a
+    fixed seed) or a directory holding ``train`` and ``test`` CSV/Parquet files; labels
+    of any type are remapped to 0..C-1 in sorted order. ``options``: those of
+    :func:`local_dataset_spec` (display, text_columns, label_column, mean, std, ...).
+    """
+    if isinstance(name, str) and name in DATASETS and name not in _BUILTIN and not replace:
+        raise ValueError(f"dataset {name!r} is already registered (key: name); choose another name or pass replace=True")
+    spec = local_dataset_spec(name, path, kind, num_classes, **options)
+    DATASETS[name] = spec
+    return spec
+
+
+def local_dataset_spec(
     name: str,
     path: str | Path,
     kind: str,
@@ -185,25 +207,15 @@ def register_local_dataset(
     std: Triple = HALF,
     test_fraction: float = 0.2,
     max_text_chars: int = 1024,
-    replace: bool = False,
 ) -> DatasetSpec:
-    """Add a user's own data so it flows through the same pipeline as the paper's.
-
-    Images: an ``.npz`` with ``x_train, y_train, x_test, y_test`` (uint8 images, or
-    floats in [0, 1]). Text: a CSV/Parquet file (split ``test_fraction`` off with a
-    fixed seed) or a directory holding ``train`` and ``test`` CSV/Parquet files; labels
-    of any type are remapped to 0..C-1 in sorted order.
-    """
+    """The description of a user's dataset file (checked), without registering it anywhere."""
     if not isinstance(name, str) or not name:
         raise ValueError("local dataset name must be a non-empty string (key: name)")
-    if name in _BUILTIN or (name in DATASETS and not replace):
-        raise ValueError(
-            f"dataset {name!r} is already registered (key: name); choose another name"
-            + ("" if name in _BUILTIN else " or pass replace=True")
-        )
+    if name in _BUILTIN:
+        raise ValueError(f"dataset {name!r} is already registered as a built-in dataset (key: name); choose another name")
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (key: kind); allowed: {', '.join(KINDS)}")
-    spec = DatasetSpec(
+    return DatasetSpec(
         name=name,
         source="npz" if kind == "image" else "csv",
         kind=kind,
@@ -217,8 +229,6 @@ def register_local_dataset(
         test_fraction=test_fraction,
         max_text_chars=max_text_chars,
     )
-    DATASETS[name] = spec
-    return spec
 
 
 def unregister_dataset(name: str) -> None:
@@ -230,15 +240,27 @@ def unregister_dataset(name: str) -> None:
 
 # --- Local datasets declared in the config (``local_datasets:``) -----------------------
 
-# JSON map name -> declaration (absolute paths) that tracefl.config exports, so every
-# process the workflow starts (Snakemake jobs, CLI steps, simulation workers) knows them.
-LOCAL_DATASETS_ENV = "TRACEFL_LOCAL_DATASETS"
-DEFAULT_CONFIG = Path("config") / "experiments.yaml"
-LOCAL_DATASET_KEYS = (
-    "path", "kind", "num_classes", "text_columns", "label_column", "display",
-    "test_fraction", "max_text_chars", "mean", "std",
-)
-_REQUIRED_KEYS = ("path", "kind", "num_classes")
+# The keys of a ``local_datasets`` entry and their allowed values (part of the config's schema).
+_RGB = {"type": "array", "minItems": 3, "maxItems": 3}
+LOCAL_DATASET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["path", "kind", "num_classes"],
+    "properties": {
+        "path": {"type": "string"},
+        "kind": {"enum": list(KINDS)},
+        "num_classes": {"type": "integer", "minimum": 2},
+        "text_columns": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "label_column": {"type": "string"},
+        "display": {"type": "string"},
+        "test_fraction": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "max_text_chars": {"type": "integer", "minimum": 1},
+        "mean": {**_RGB, "items": {"type": "number"}},
+        "std": {**_RGB, "items": {"type": "number", "exclusiveMinimum": 0}},
+    },
+}
+LOCAL_DATASET_KEYS = tuple(LOCAL_DATASET_SCHEMA["properties"])
+_REQUIRED_KEYS = tuple(LOCAL_DATASET_SCHEMA["required"])
 
 
 def local_dataset_declaration(
@@ -269,10 +291,8 @@ def local_dataset_declaration(
     return declared
 
 
-def register_declared(name: str, declared: Mapping[str, Any]) -> DatasetSpec:
-    """Register a checked declaration (re-registering the same name replaces it)."""
-    if name in _BUILTIN:
-        raise ValueError(f"local_datasets.{name}: '{name}' is a built-in dataset; choose another name")
+def declared_dataset_spec(name: str, declared: Mapping[str, Any]) -> DatasetSpec:
+    """The :class:`DatasetSpec` of a checked ``local_datasets`` declaration."""
     args = {k: v for k, v in declared.items() if k not in ("path", "kind", "num_classes")}
     if "text_columns" in args:
         args["text_columns"] = tuple(args["text_columns"])
@@ -280,51 +300,6 @@ def register_declared(name: str, declared: Mapping[str, Any]) -> DatasetSpec:
         if key in args:
             args[key] = tuple(args[key])
     try:
-        return register_local_dataset(
-            name, declared["path"], declared["kind"], declared["num_classes"], replace=True, **args
-        )
+        return local_dataset_spec(name, declared["path"], declared["kind"], declared["num_classes"], **args)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"local_datasets.{name}: {exc}") from None
-
-
-def declared_datasets_from_env() -> dict[str, dict[str, Any]]:
-    raw = os.environ.get(LOCAL_DATASETS_ENV, "").strip()
-    if not raw:
-        return {}
-    try:
-        found = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"environment variable {LOCAL_DATASETS_ENV} is not valid JSON ({exc})") from None
-    if not isinstance(found, dict):
-        raise ValueError(f"environment variable {LOCAL_DATASETS_ENV} must hold a JSON object")
-    return found
-
-
-def register_declared_datasets() -> list[str]:
-    """Register every dataset declared in :data:`LOCAL_DATASETS_ENV`; returns their names."""
-    declared = declared_datasets_from_env()
-    for name, entry in declared.items():
-        current = DATASETS.get(name)
-        if current is None or current.local_path != entry.get("path"):
-            register_declared(name, local_dataset_declaration(name, entry))
-    return list(declared)
-
-
-def export_declared(declared: Mapping[str, Mapping[str, Any]]) -> None:
-    """Add declarations to :data:`LOCAL_DATASETS_ENV` so child processes inherit them."""
-    merged = {**declared_datasets_from_env(), **{k: dict(v) for k, v in declared.items()}}
-    os.environ[LOCAL_DATASETS_ENV] = json.dumps(merged, sort_keys=True)
-
-
-def _register_from_default_config(name: str) -> None:
-    """Last resort for a step run by hand: ``local_datasets`` of ./config/experiments.yaml."""
-    if not DEFAULT_CONFIG.is_file():
-        return
-    try:
-        import yaml
-
-        entries = (yaml.safe_load(DEFAULT_CONFIG.read_text()) or {}).get("local_datasets") or {}
-    except Exception:  # an unreadable config is reported by whoever loads it properly
-        return
-    if isinstance(entries, Mapping) and name in entries:
-        register_declared(name, local_dataset_declaration(name, entries[name]))

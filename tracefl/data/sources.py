@@ -24,7 +24,7 @@ class DatasetUnavailableError(RuntimeError):
 
 
 def download_dataset(
-    name: str,
+    name: str | DatasetSpec,
     out_dir: str | Path,
     *,
     source_path: str | None = None,
@@ -36,7 +36,7 @@ def download_dataset(
     directory in hub layout (hf), the directory holding ``{flag}.npz`` (medmnist), or
     the user's file (npz/csv). ``cache_dir`` is the download cache for hf/medmnist.
     """
-    spec = get_dataset_spec(name)
+    spec = name if isinstance(name, DatasetSpec) else get_dataset_spec(name)
     loader = _LOADERS[spec.source]
     train, test, extra = loader(spec, source_path, cache_dir)
     for split, (_, y) in (("train", train), ("test", test)):

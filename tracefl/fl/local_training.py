@@ -1,11 +1,11 @@
-"""Client-side training and server-side evaluation loops (plain PyTorch)."""
+"""Client-side training: the local epochs of one client in one round (plain PyTorch)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from tracefl.fl.inputs import Inputs, logits_of, num_rows, take, to_device
+from tracefl.models.inputs import Inputs, logits_of, num_rows, take, to_device
 from tracefl.seeding import derive_seed
 
 
@@ -60,22 +60,3 @@ def train_local(
             count += len(idx)
         last = total / max(count, 1)
     return last
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: Inputs, device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    """Logits of ``model`` (eval mode) on ``x``, batched, returned on the CPU."""
-    model.to(device).eval()
-    outs = [
-        logits_of(model, to_device(take(x, slice(i, i + batch_size)), device)).float().cpu()
-        for i in range(0, num_rows(x), batch_size)
-    ]
-    return torch.cat(outs) if outs else torch.empty(0)
-
-
-def evaluate(model: nn.Module, x: Inputs, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of ``model`` on (x, y)."""
-    logits = predict(model, x, device)
-    loss = nn.functional.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(1) == y).float().mean().item()
-    return accuracy, loss

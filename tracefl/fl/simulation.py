@@ -10,10 +10,10 @@ import torch
 from flwr.simulation import run_simulation
 
 from tracefl.config import RunSpec, SimulationSettings
-from tracefl.fl.apps import make_client_app, make_server_app
-from tracefl.fl.checkpoint import completed_rounds, read_meta
-
-ROUNDS_COLUMNS = ["round", "global_accuracy", "global_loss", "participants"]
+from tracefl.fl.client_app import make_client_app
+from tracefl.fl.server_app import make_server_app
+from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.rounds import write_rounds_table
 
 
 def backend_config(settings: SimulationSettings, num_cpus: int | None = None) -> dict:
@@ -26,22 +26,6 @@ def backend_config(settings: SimulationSettings, num_cpus: int | None = None) ->
         },
         "init_args": {"include_dashboard": False, "num_cpus": num_cpus or os.cpu_count() or 1},
     }
-
-
-def rounds_table(run_dir: str | Path) -> pd.DataFrame:
-    """One row per completed round, read back from the round metadata."""
-    rows = []
-    for rnd in completed_rounds(run_dir):
-        meta = read_meta(run_dir, rnd)
-        rows.append(
-            {
-                "round": rnd,
-                "global_accuracy": meta["global_accuracy"],
-                "global_loss": meta["global_loss"],
-                "participants": " ".join(meta["participants"]),
-            }
-        )
-    return pd.DataFrame(rows, columns=ROUNDS_COLUMNS)
 
 
 def train_run(
@@ -72,8 +56,4 @@ def train_run(
             f"training of {spec.run_id} stopped after {len(done)} of {spec.rounds} rounds; see the log above. "
             "Re-running resumes from the last complete round."
         )
-    table = rounds_table(run_dir)
-    tmp = run_dir / "rounds.csv.tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, run_dir / "rounds.csv")
-    return table
+    return write_rounds_table(run_dir)

@@ -2,7 +2,8 @@
 
 Flower's own sampling uses the unseeded module-level ``random`` over node ids that
 change every simulation; here participants are chosen among partition ids by a seed
-derived from (run seed, round) and mapped to node ids.
+derived from (run seed, round) and mapped to node ids. ``make_strategy`` wraps it in
+Flower's server-side DP when the run asks for it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg, Strategy
 
+from tracefl.config import RunSpec
 from tracefl.seeding import derive_seed
 
 
@@ -53,9 +55,10 @@ class CapturingFedAvg(FedAvg):
         self.last_participants = sample_participants(available, self.clients_per_round, self.seed, server_round)
         config["server-round"] = server_round
         record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
-        return self._construct_messages(
-            record, [self.node_of_client[c] for c in self.last_participants], MessageType.TRAIN
-        )
+        return [
+            Message(content=record, message_type=MessageType.TRAIN, dst_node_id=self.node_of_client[c])
+            for c in self.last_participants
+        ]
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]):
         # Arrival order varies between simulations and float sums of 3+ clients depend on
@@ -82,3 +85,20 @@ def _reply_order(msg: Message) -> tuple[int, int]:
     if msg.has_error():
         return (0, 0)
     return (1, int(msg.content["metrics"]["partition-id"]))
+
+
+def make_strategy(spec: RunSpec, node_of_client: dict[str, int]) -> tuple[Strategy, CapturingFedAvg]:
+    """FedAvg that captures client models, wrapped in Flower's server-side DP when configured.
+
+    Returns (strategy to drive, inner FedAvg whose captured replies are the clipped ones).
+    """
+    inner = CapturingFedAvg(node_of_client, spec.clients_per_round, spec.seed)
+    if spec.dp_clip > 0:
+        wrapped = DifferentialPrivacyServerSideFixedClipping(
+            inner,
+            noise_multiplier=spec.dp_noise,
+            clipping_norm=spec.dp_clip,
+            num_sampled_clients=min(spec.clients_per_round, len(node_of_client)),
+        )
+        return wrapped, inner
+    return inner, inner

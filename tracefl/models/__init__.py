@@ -1,23 +1,2 @@
-"""Model registry: one place that turns a config name into a torch module."""
-
-from tracefl.models.registry import (
-    MODELS,
-    build_model,
-    image_model_names,
-    is_known_model,
-    model_family,
-    model_names,
-    training_defaults,
-    unavailable_reason,
-)
-
-__all__ = [
-    "MODELS",
-    "build_model",
-    "image_model_names",
-    "is_known_model",
-    "model_family",
-    "model_names",
-    "training_defaults",
-    "unavailable_reason",
-]
+"""Models: names and families (:mod:`~tracefl.models.catalog`, no torch), building them
+(:mod:`~tracefl.models.registry`), inputs of either family (:mod:`~tracefl.models.inputs`)."""

@@ -2,7 +2,7 @@
 
 Two families: image classifiers (inputs: normalised 3x32x32 tensors) and Hugging Face
 text classifiers (inputs: a mapping of token tensors, see :mod:`tracefl.models.text`).
-The family also decides the default optimiser and learning rate (TRACEFL.md section 5).
+The names, families and training defaults live in :mod:`tracefl.models.catalog`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,8 @@ import torch
 from torch import nn
 
 from tracefl.models import text
+from tracefl.models.catalog import IMAGE_MODEL_NAMES, is_known_model, unknown_model
 from tracefl.models.cnn import SmallCNN, TinyCNN
-
-FAMILIES = ("image", "text")
-# The artifact's training settings per family: CNNs Adam 1e-3, transformers AdamW 5e-5.
-TRAINING_DEFAULTS: dict[str, dict[str, float | str]] = {
-    "image": {"optimizer": "adam", "lr": 1e-3},
-    "text": {"optimizer": "adamw", "lr": 5e-5},
-}
 
 
 def _torchvision(arch: str, weights_enum: str) -> Callable[[int, bool], nn.Module]:
@@ -82,59 +76,14 @@ IMAGE_MODELS: dict[str, Callable[[int, bool], nn.Module]] = {
     "resnet152": _torchvision("resnet152", "ResNet152_Weights"),
     "densenet121": _torchvision("densenet121", "DenseNet121_Weights"),
 }
-TEXT_MODELS: dict[str, Callable[[int, bool], nn.Module]] = {name: _text(name) for name in text.TEXT_MODEL_NAMES}
-MODELS: dict[str, Callable[[int, bool], nn.Module]] = {**IMAGE_MODELS, **TEXT_MODELS}
-
-
-def model_names() -> list[str]:
-    """Registered names; any Hugging Face hub id ``owner/name`` is accepted besides these."""
-    return sorted(MODELS)
-
-
-def image_model_names() -> list[str]:
-    return sorted(IMAGE_MODELS)
-
-
-def is_known_model(name: str) -> bool:
-    return name in MODELS or text.is_hub_id(name)
-
-
-def _unknown(name: str) -> ValueError:
-    return ValueError(
-        f"unknown model '{name}' (key: model); allowed: {', '.join(model_names())}, "
-        "or a Hugging Face hub id owner/name"
-    )
-
-
-def model_family(name: str) -> str:
-    """``image`` or ``text``: what inputs the model takes."""
-    if name in IMAGE_MODELS:
-        return "image"
-    if text.is_text_model(name):
-        return "text"
-    raise _unknown(name)
-
-
-def training_defaults(name: str) -> dict[str, float | str]:
-    """Optimiser and learning rate used when the config leaves them at ``auto``."""
-    return dict(TRAINING_DEFAULTS[model_family(name)])
-
-
-def unavailable_reason(name: str) -> str | None:
-    """Why ``name`` certainly cannot be built here (a missing package), else None.
-
-    Hub models are not probed: whether the hub or the HF cache has them shows at build time.
-    """
-    if not is_known_model(name):
-        return str(_unknown(name))
-    return text.unavailable_reason(name) if model_family(name) == "text" else None
+assert set(IMAGE_MODELS) == set(IMAGE_MODEL_NAMES), "every image model in the catalog needs a builder here"
 
 
 def build_model(name: str, num_classes: int, pretrained: bool = False, seed: int | None = None) -> nn.Module:
     """Build model ``name``; with ``seed`` its initial weights are reproducible."""
     if not is_known_model(name):
-        raise _unknown(name)
-    builder = MODELS[name] if name in MODELS else _text(name)
+        raise unknown_model(name)
+    builder = IMAGE_MODELS.get(name) or _text(name)
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

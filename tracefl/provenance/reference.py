@@ -20,17 +20,18 @@ serves as the engine's test oracle and as the baseline of ``tracefl.bench``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from tracefl.models.inference import eval_mode
+from tracefl.models.inputs import Inputs, forward, num_rows, output_logits, take, to_device
 from tracefl.provenance.engine import TraceResult
 from tracefl.provenance.layers import provenance_layers
+from tracefl.provenance.weighting import client_weights, layer_betas
 
-Inputs = Tensor | Mapping[str, Any]
 
 
 def reference_trace(
@@ -57,20 +58,21 @@ def reference_trace(
     client_ids = [str(c) for c in client_models]
     if not client_ids:
         raise ValueError("reference_trace needs at least one client model (K == 0)")
-    weights = _client_weights(list(client_models), client_weighting, client_num_examples)
+    weights = client_weights(list(client_models), client_weighting, client_num_examples)
     if device is not None:
         device = torch.device(device)
         global_model = _moved(global_model, device)
         client_models = {c: _moved(m, device) for c, m in client_models.items()}
     names = [name for name, _ in provenance_layers(global_model, layers)]
     count = len(names)
-    betas = [1.0 if layer_decay is None else float(layer_decay) ** (count - 1 - j) for j in range(count)]
-    n = _batch_size(inputs)
+    betas = layer_betas(count, layer_decay)
+    n = num_rows(inputs)
     rows: list[Tensor] = []
     preds: list[int] = []
-    with _eval_mode([global_model, *client_models.values()]):
+    with eval_mode(global_model, *client_models.values()):
         for i in range(n):
-            x = _take(inputs, i, device)
+            x = take(inputs, slice(i, i + 1))
+            x = x if device is None else to_device(x, device)
             row, pred = _trace_one(global_model, client_models, names, betas, x, keep_extra_args)
             rows.append(row)
             preds.append(pred)
@@ -119,13 +121,11 @@ def _trace_one(
     ]
     try:
         with torch.enable_grad():
-            out = global_model(**x) if isinstance(x, Mapping) else global_model(x)
+            out = forward(global_model, x)
     finally:
         for handle in handles:
             handle.remove()
-    logits = getattr(out, "logits", out)
-    if isinstance(logits, (tuple, list)):
-        logits = logits[0]
+    logits = output_logits(out)
     pred = int(logits[0].argmax())
     ran = [name for name in names if name in captured]
     outputs = [captured[name][2] for name in ran]
@@ -159,40 +159,6 @@ def _detached(value: Any) -> Any:
     return value.detach().clone() if isinstance(value, Tensor) else value
 
 
-def _take(inputs: Inputs, i: int, device: torch.device | None) -> Inputs:
-    def one(v: Any) -> Any:
-        if not isinstance(v, Tensor):
-            return v
-        v = v[i : i + 1]
-        return v if device is None else v.to(device)
-
-    if isinstance(inputs, Mapping):
-        return {k: one(v) for k, v in inputs.items()}
-    return one(inputs)
-
-
-def _batch_size(inputs: Inputs) -> int:
-    if isinstance(inputs, Mapping):
-        sizes = {v.shape[0] for v in inputs.values() if isinstance(v, Tensor)}
-        if len(sizes) != 1:
-            raise ValueError(f"input tensors must share one batch size, got {sorted(sizes)}")
-        return sizes.pop()
-    return inputs.shape[0]
-
-
-def _client_weights(
-    ids: list[Any], client_weighting: str, client_num_examples: Mapping[Any, int] | None
-) -> Tensor | None:
-    if client_weighting == "none":
-        return None
-    if client_weighting != "data_size":
-        raise ValueError(f"client_weighting must be 'none' or 'data_size', got {client_weighting!r}")
-    if client_num_examples is None:
-        raise ValueError("client_weighting='data_size' needs client_num_examples")
-    counts = torch.tensor([float(client_num_examples[c]) for c in ids], dtype=torch.float64)
-    return counts / counts.sum()
-
-
 def _moved(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` itself if it already lives on ``device``, else a copy there."""
     first = next(model.parameters(), None)
@@ -201,15 +167,3 @@ def _moved(model: nn.Module, device: torch.device) -> nn.Module:
     ):
         return model
     return copy.deepcopy(model).to(device)
-
-
-@contextmanager
-def _eval_mode(models: list[nn.Module]) -> Iterator[None]:
-    flags = [(m, m.training) for model in models for m in model.modules()]
-    for model in models:
-        model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag

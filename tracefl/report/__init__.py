@@ -1,0 +1,1 @@
+"""Figures and tables of the paper: the item catalog, the builders, and run summaries."""

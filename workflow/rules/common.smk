@@ -1,4 +1,6 @@
 # Resolve the selected preset into runs; the same code serves the CLI, so a run id means one thing.
+# resolve_preset checks the config against its schema (generated from the settings'
+# declarations) and across keys, before any job: one line naming the key on failure.
 
 import json
 import shlex
@@ -6,8 +8,8 @@ import sys
 
 from tracefl.config import resolve_preset
 from tracefl.data.registry import get_dataset_spec
+from tracefl.report import catalog
 
-# Also registers the config's local_datasets, here and (through the environment) in every job.
 PRESET = resolve_preset(config, config.get("preset"))
 DATA_DIR = PRESET.data_dir
 RUNS = PRESET.runs
@@ -15,14 +17,15 @@ for _line in PRESET.skipped:
     print(f"tracefl: {_line}", file=sys.stderr)
 
 
+def dataset_spec(dataset):
+    """The description of a dataset: the config's local_datasets, or a built-in one."""
+    return PRESET.local_datasets.get(dataset) or get_dataset_spec(dataset)
+
+
 def local_dataset_file(dataset):
     """The user's file behind a local dataset (an input of its download job), else nothing."""
-    spec = get_dataset_spec(dataset)
+    spec = dataset_spec(dataset)
     return [spec.local_path] if spec.local_path and dataset not in PRESET.dataset_sources else []
-
-
-def is_image_run(run_id):
-    return get_dataset_spec(RUNS[run_id].dataset).kind == "image"
 
 
 def run_spec(run_id):
@@ -30,7 +33,8 @@ def run_spec(run_id):
 
 
 def spec_json(run_id):
-    return json.dumps(RUNS[run_id].to_dict(), sort_keys=True)
+    """What a job needs to know about a run: its settings and its dataset's description."""
+    return json.dumps(RUNS[run_id].to_job_dict(), sort_keys=True)
 
 
 def partition_path(run_id):
@@ -47,36 +51,21 @@ def partition_spec(dataset, partition):
 
 
 def item_specs_json(item):
-    return json.dumps([RUNS[r].to_dict() for r in PRESET.items[item]], sort_keys=True)
+    return json.dumps([RUNS[r].to_job_dict() for r in PRESET.item_runs(item)], sort_keys=True)
 
 
-def item_files(item, name):
-    return [f"results/runs/{r}/{name}" for r in PRESET.items[item]]
-
-
-# Which runs each item is drawn from (Figure 6 is measured on Table I's runs).
-FIGURE_RUNS = {"figure2": "figure2", "figure3": "figure3", "figure4": "figure4", "figure5": "figure5", "figure6": "table1"}
-# The client-weighting ablation (TRACEFL.md section 1.7) re-scores Figure 2's traces.
-TABLE_RUNS = {"table1": "table1", "table2": "table2", "table3": "table3", "ablation_weighting": "figure2"}
-FEDDEBUG_ITEMS = ("figure6", "table1")
-
-
-def item_inputs(item, source):
-    files = {"rounds": item_files(source, "rounds.csv"), "provenance": item_files(source, "provenance.csv")}
-    if item in FEDDEBUG_ITEMS:  # FedDebug is image-only: text rows show NA for it
+def item_inputs(item):
+    """Each run's rounds and provenance tables (FedDebug's where the item needs it)."""
+    runs = PRESET.item_runs(item)
+    files = {
+        "rounds": [f"results/runs/{r}/rounds.csv" for r in runs],
+        "provenance": [f"results/runs/{r}/provenance.csv" for r in runs],
+    }
+    if catalog.get_item(item).feddebug:  # FedDebug is image-only: text rows show NA for it
         files["feddebug"] = [
-            f"results/runs/{r}/feddebug.csv"
-            for r in PRESET.items[source]
-            if RUNS[r].faulty_clients and is_image_run(r)
+            f"results/runs/{r}/feddebug.csv" for r in runs if RUNS[r].faulty_clients and RUNS[r].data.kind == "image"
         ]
     return files
-
-
-def built_items():
-    """Items the selected preset defines runs for."""
-    figures = [f for f, src in FIGURE_RUNS.items() if PRESET.items.get(src)]
-    tables = [t for t, src in TABLE_RUNS.items() if PRESET.items.get(src)]
-    return figures, tables
 
 
 wildcard_constraints:

@@ -19,13 +19,19 @@ rule download_dataset:
     log:
         "results/logs/download/{dataset}.log",
     params:
+        # A local dataset's description travels with the job; a built-in one is known by name.
+        dataset=lambda wc: (
+            f"--dataset-spec {shlex.quote(json.dumps(dataset_spec(wc.dataset).to_dict(), sort_keys=True))}"
+            if dataset_spec(wc.dataset).local_path
+            else f"--dataset {wc.dataset}"
+        ),
         source=lambda wc: (
             f"--source-path {shlex.quote(PRESET.dataset_sources[wc.dataset])}"
             if wc.dataset in PRESET.dataset_sources
             else ""
         ),
     shell:
-        "python -m tracefl download --dataset {wildcards.dataset} --out {output} {params.source} > {log} 2>&1"
+        "python -m tracefl download {params.dataset} --out {output} {params.source} > {log} 2>&1"
 
 
 rule partition:
@@ -39,6 +45,6 @@ rule partition:
     log:
         "results/logs/partition/{dataset}/{partition}.log",
     params:
-        spec=lambda wc: json.dumps(partition_spec(wc.dataset, wc.partition).to_dict(), sort_keys=True),
+        spec=lambda wc: json.dumps(partition_spec(wc.dataset, wc.partition).to_job_dict(), sort_keys=True),
     shell:
         "python -m tracefl partition --spec {params.spec:q} --data-dir {input} --out {output} > {log} 2>&1"

@@ -14,7 +14,7 @@ rule provenance:
         "results/logs/provenance/{run}.log",
     params:
         spec=lambda wc: spec_json(wc.run),
-        settings=json.dumps(PRESET.provenance.__dict__, sort_keys=True),
+        settings=json.dumps(PRESET.provenance.to_dict(), sort_keys=True),
     threads: 2
     shell:
         "python -m tracefl provenance --spec {params.spec:q} --settings {params.settings:q} "

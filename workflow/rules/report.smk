@@ -1,4 +1,5 @@
 # Figures and tables of the paper: thin rules over `python -m tracefl report`.
+# Names, outputs, the runs each item reads and captions come from tracefl/report/catalog.py.
 
 localrules:
     figure,
@@ -6,13 +7,13 @@ localrules:
 
 
 rule figure:
-    """Figure 2-6 of the paper (PDF, PNG, and the numbers behind it as CSV)."""
+    """A figure of the paper (PDF, PNG, and the numbers behind it as CSV)."""
     input:
-        unpack(lambda wc: item_inputs(wc.fig, FIGURE_RUNS[wc.fig])),
+        unpack(lambda wc: item_inputs(wc.fig)),
     output:
         pdf=report(
             "results/{fig}.pdf",
-            caption="../report/figure.rst",
+            caption="../report/item.rst",
             category="Figures",
             labels={"item": "{fig}"},
         ),
@@ -23,22 +24,23 @@ rule figure:
     log:
         "results/logs/report/{fig}.log",
     params:
-        specs=lambda wc: item_specs_json(FIGURE_RUNS[wc.fig]),
+        specs=lambda wc: item_specs_json(wc.fig),
+        caption=lambda wc: catalog.get_item(wc.fig).caption,
     wildcard_constraints:
-        fig="figure[2-6]",
+        fig=catalog.wildcard_pattern("figure"),
     shell:
         "python -m tracefl report --item {wildcards.fig} --specs {params.specs:q} --runs-dir results/runs "
         "--out-prefix results/{wildcards.fig} > {log} 2>&1"
 
 
 rule table:
-    """Table I-III of the paper and the client-weighting ablation (CSV, Markdown, LaTeX)."""
+    """A table of the paper (CSV, Markdown, LaTeX)."""
     input:
-        unpack(lambda wc: item_inputs(wc.table, TABLE_RUNS[wc.table])),
+        unpack(lambda wc: item_inputs(wc.table)),
     output:
         csv=report(
             "results/{table}.csv",
-            caption="../report/table.rst",
+            caption="../report/item.rst",
             category="Tables",
             labels={"item": "{table}"},
         ),
@@ -49,9 +51,10 @@ rule table:
     log:
         "results/logs/report/{table}.log",
     params:
-        specs=lambda wc: item_specs_json(TABLE_RUNS[wc.table]),
+        specs=lambda wc: item_specs_json(wc.table),
+        caption=lambda wc: catalog.get_item(wc.table).caption,
     wildcard_constraints:
-        table="table[1-3]|ablation_weighting",
+        table=catalog.wildcard_pattern("table"),
     shell:
         "python -m tracefl report --item {wildcards.table} --specs {params.specs:q} --runs-dir results/runs "
         "--out-prefix results/{wildcards.table} > {log} 2>&1"

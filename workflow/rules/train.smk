@@ -15,7 +15,7 @@ rule train_fl:
         "results/logs/train/{run}.log",
     params:
         spec=lambda wc: spec_json(wc.run),
-        simulation=json.dumps(PRESET.simulation.__dict__, sort_keys=True),
+        simulation=json.dumps(PRESET.simulation.to_dict(), sort_keys=True),
     threads: 2
     resources:
         gpu=0,

@@ -15,10 +15,9 @@ import torch
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.data.store import load_split
 from tracefl.data.transforms import images_to_tensor
-from tracefl.fl.inputs import Inputs
-from tracefl.partition import load_partition
-
-DEFAULT_MAX_LENGTH = 128
+from tracefl.data.partition import load_partition
+from tracefl.models.catalog import DEFAULT_MAX_LENGTH
+from tracefl.models.inputs import Inputs
 
 
 @lru_cache(maxsize=4)

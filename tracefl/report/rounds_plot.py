@@ -1,4 +1,5 @@
-"""Figure 2: TraceFL localization accuracy and global model accuracy per round, one panel per run."""
+"""Per-round panels (Figures 2 and 5): localization accuracy, chance levels and global model
+accuracy per round, one panel per run."""
 
 from __future__ import annotations
 
@@ -15,27 +16,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tracefl.config import RunSpec  # noqa: E402
-from tracefl.data.registry import get_dataset_spec  # noqa: E402
+from tracefl.models.catalog import display_name  # noqa: E402
 from tracefl.report.summary import per_round, per_run  # noqa: E402
-
-MODEL_NAMES = {
-    "cnn": "small CNN",
-    "tiny-cnn": "tiny CNN",
-    "resnet18": "ResNet-18",
-    "resnet34": "ResNet-34",
-    "resnet50": "ResNet-50",
-    "resnet101": "ResNet-101",
-    "resnet152": "ResNet-152",
-    "densenet121": "DenseNet-121",
-    "bert": "BERT",
-    "distilbert": "DistilBERT",
-    "gpt": "GPT",
-    "minilm-l6": "MiniLM-L6",
-    "tiny-bert": "tiny BERT",
-    "tiny-distilbert": "tiny DistilBERT",
-    "tiny-gpt": "tiny GPT",
-}
-
 
 @dataclass
 class Panel:
@@ -45,11 +27,18 @@ class Panel:
 
 
 def panel_title(index: int, spec: RunSpec) -> str:
-    return f"({string.ascii_lowercase[index]}) {get_dataset_spec(spec.dataset).display} - {MODEL_NAMES.get(spec.model, spec.model)}"
+    return f"({string.ascii_lowercase[index]}) {spec.data.display} - {display_name(spec.model)}"
 
 
-def plot_rounds(panels: list[Panel], out_pdf: str | Path, out_png: str | Path, out_csv: str | Path) -> pd.DataFrame:
-    """Draw the panels, write the PDF/PNG and a CSV of the per-run averages; returns that CSV's table."""
+def save_figure(fig: plt.Figure, prefix: Path) -> None:
+    """``prefix.pdf`` and ``prefix.png`` (150 dpi), then the figure is closed."""
+    fig.savefig(prefix.with_suffix(".pdf"))
+    fig.savefig(prefix.with_suffix(".png"), dpi=150)
+    plt.close(fig)
+
+
+def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
+    """Draw the panels into ``prefix.{pdf,png}`` and the per-run averages into ``prefix.csv``."""
     cols = min(4, max(1, len(panels)))
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows + 0.6), squeeze=False)
@@ -91,9 +80,7 @@ def plot_rounds(panels: list[Panel], out_pdf: str | Path, out_png: str | Path, o
     height = 3.4 * rows + 0.6
     fig.set_size_inches(4.2 * cols, height + 0.2 * legend_rows)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.22 * legend_rows / (height + 0.2 * legend_rows)))
-    fig.savefig(out_pdf)
-    fig.savefig(out_png, dpi=150)
-    plt.close(fig)
+    save_figure(fig, prefix)
     summary_table = pd.DataFrame(summaries)
-    summary_table.to_csv(out_csv, index=False)
+    summary_table.to_csv(prefix.with_suffix(".csv"), index=False)
     return summary_table

@@ -1,19 +1,18 @@
-"""The FedDebug baseline over every round of a faulty-client run -> feddebug.csv."""
+"""The FedDebug step: the baseline over every round of a faulty-client run -> feddebug.csv."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
+from tracefl.atomic import write_csv
+from tracefl.baselines.feddebug import DEFAULT_NUM_INPUTS, DEFAULT_THRESHOLD, feddebug_localize, generate_inputs
 from tracefl.config import RunSpec
-from tracefl.data.registry import get_dataset_spec
-from tracefl.feddebug import feddebug_localize, generate_inputs
-from tracefl.fl.apps import resolve_device
-from tracefl.fl.checkpoint import completed_rounds
-from tracefl.runs import round_models
+from tracefl.models.device import resolve_device
+from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.load import round_models
 from tracefl.seeding import derive_seed
 
 FEDDEBUG_COLUMNS = ["round", "input", "flagged", "faulty", "score", "seconds"]
@@ -23,18 +22,18 @@ def run_feddebug(
     spec: RunSpec,
     run_dir: str | Path,
     out_csv: str | Path,
-    n_inputs: int = 10,
-    threshold: float = 0.003,
+    n_inputs: int = DEFAULT_NUM_INPUTS,
+    threshold: float = DEFAULT_THRESHOLD,
     device: str = "auto",
 ) -> pd.DataFrame:
     """Localize the faulty participants of each round with FedDebug (image models only).
 
     Rounds without a faulty participant are skipped: there is nothing to find.
     """
-    if get_dataset_spec(spec.dataset).kind != "image":
+    dspec = spec.data
+    if dspec.kind != "image":
         raise ValueError(f"FedDebug works on image models only; dataset '{spec.dataset}' is text")
     dev = resolve_device(device)
-    dspec = get_dataset_spec(spec.dataset)
     faulty = {str(c) for c in spec.faulty_clients}
     rows = []
     for rnd in tqdm(completed_rounds(run_dir), desc=f"feddebug {spec.run_id}"):
@@ -57,8 +56,5 @@ def run_feddebug(
                 }
             )
     table = pd.DataFrame(rows, columns=FEDDEBUG_COLUMNS)
-    out_csv = Path(out_csv)
-    tmp = out_csv.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out_csv)
+    write_csv(table, out_csv)
     return table

@@ -1,9 +1,8 @@
-"""Neuron provenance over every round of a finished training run -> provenance.csv."""
+"""The provenance step: trace every round of a finished training run -> provenance.csv."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -12,16 +11,17 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from tracefl.atomic import write_csv
 from tracefl.config import ProvenanceSettings, RunSpec
-from tracefl.fl.apps import resolve_device
-from tracefl.fl.checkpoint import completed_rounds
-from tracefl.fl.client_data import server_tensors
-from tracefl.fl.inputs import Inputs, take, to_device
-from tracefl.fl.local_training import predict
+from tracefl.data.tensors import server_tensors
+from tracefl.models.device import resolve_device
+from tracefl.models.inference import predict
+from tracefl.models.inputs import Inputs, take, to_device
 from tracefl.provenance import reweight_by_data_size, trace
 from tracefl.provenance.metrics import faulty_metrics, label_metrics
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
-from tracefl.runs import round_models
+from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.load import round_models
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def run_provenance(
     if len(rounds) < spec.rounds:
         raise RuntimeError(f"run {spec.run_id} has {len(rounds)} of {spec.rounds} rounds on disk; train it first")
     x_test, y_test = server_tensors(
-        spec.dataset, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
+        spec.data, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
     )
     frames = [
         trace_round(spec, run_dir, rnd, x_test, y_test, settings, dev)
@@ -153,8 +153,5 @@ def run_provenance(
     for key in ("label_held", "top_holder", "faulty_traced", "label_held_data_size", "top_holder_data_size",
                 "faulty_traced_data_size"):
         table[key] = table[key].astype("Int64")
-    out_csv = Path(out_csv)
-    tmp = out_csv.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out_csv)
+    write_csv(table, out_csv)
     return table

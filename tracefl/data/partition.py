@@ -16,31 +16,19 @@ Behaviour of DirichletPartitioner (flwr-datasets 0.6.1) this relies on:
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _check_int(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{key} must be an integer >= {minimum} (key: {key}), got {value!r}")
-    return int(value)
+from tracefl.atomic import write_json
+from tracefl.config.run_spec import check_setting
 
 
 def _validate(labels: Any, num_clients: Any, alpha: Any, seed: Any) -> np.ndarray:
-    _check_int("num_clients", num_clients, 1)
-    _check_int("seed", seed, 0)
-    if (
-        isinstance(alpha, bool)
-        or not isinstance(alpha, (int, float, np.integer, np.floating))
-        or not math.isfinite(alpha)
-        or alpha <= 0
-    ):
-        raise ValueError(f"alpha must be a finite number > 0 (key: alpha), got {alpha!r}")
+    """The run settings against their declared bounds (tracefl.config.run_spec), then the labels."""
+    for key, value in (("num_clients", num_clients), ("alpha", alpha), ("seed", seed)):
+        check_setting(key, value.item() if isinstance(value, np.generic) else value, where="partition")
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
@@ -103,9 +91,10 @@ def partition_labels(
     client left with fewer than ``min_client_samples`` (one batch) is dropped.
     """
     labels = _validate(labels, num_clients, alpha, seed)
-    _check_int("min_label_examples", min_label_examples, 0)
-    _check_int("max_client_samples", max_client_samples, 1)
-    _check_int("min_client_samples", min_client_samples, 0)
+    check_setting("min_label_examples", min_label_examples, where="partition")
+    check_setting("max_client_samples", max_client_samples, where="partition")
+    if isinstance(min_client_samples, bool) or not isinstance(min_client_samples, int) or min_client_samples < 0:
+        raise ValueError(f"min_client_samples must be an integer >= 0, got {min_client_samples!r}")
     if min_client_samples > max_client_samples:
         raise ValueError(
             f"min_client_samples ({min_client_samples}) must not exceed max_client_samples "
@@ -142,18 +131,7 @@ def partition_labels(
 
 def write_partition(path: str | Path, partition: dict[str, Any]) -> Path:
     """Write JSON atomically (temp file + rename): readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(partition, fh, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json(partition, path, sort_keys=True)
 
 
 def load_partition(path: str | Path) -> dict[str, Any]:

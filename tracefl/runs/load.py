@@ -1,4 +1,4 @@
-"""Reading a finished run back: the models and metadata of each round."""
+"""Reading a run back: the models and metadata of each round, as provenance and FedDebug need them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from tracefl.config import RunSpec
-from tracefl.data.registry import get_dataset_spec
-from tracefl.fl.checkpoint import read_client, read_global, read_meta
-from tracefl.models import build_model
+from tracefl.models.registry import build_model
+from tracefl.runs.checkpoint import read_client, read_global, read_meta
 
 
 @lru_cache(maxsize=2)
@@ -23,7 +22,7 @@ def _template(model: str, num_classes: int) -> nn.Module:
 
 def model_from_state(spec: RunSpec, state: dict[str, torch.Tensor]) -> nn.Module:
     """The run's architecture with ``state`` loaded, in eval mode (a fresh copy per call)."""
-    model = copy.deepcopy(_template(spec.model, get_dataset_spec(spec.dataset).num_classes))
+    model = copy.deepcopy(_template(spec.model, spec.num_classes))
     model.load_state_dict(state)
     return model.eval()
 

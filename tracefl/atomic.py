@@ -1,0 +1,56 @@
+"""Writing result files so that a reader (or Snakemake) never sees half of one.
+
+Each writer fills a temporary file beside the target and renames it into place; an
+interrupted write leaves the old file (or none), never a truncated one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: str | Path, write: Callable[[IO[str]], Any]) -> Path:
+    with replacing(path) as tmp, open(tmp, "w") as handle:
+        write(handle)
+    return Path(path)
+
+
+def write_csv(table: "pd.DataFrame", path: str | Path) -> Path:
+    """``table`` as CSV (no index) at ``path``, atomically."""
+    with replacing(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def write_json(data: Any, path: str | Path, **dump_args: Any) -> Path:
+    """``data`` as JSON at ``path`` (with a final newline), atomically."""
+
+    def write(handle: IO[str]) -> None:
+        json.dump(data, handle, **dump_args)
+        handle.write("\n")
+
+    return _write_text(path, write)

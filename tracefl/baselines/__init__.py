@@ -1,0 +1,1 @@
+"""Localization baselines TraceFL is compared with (FedDebug)."""

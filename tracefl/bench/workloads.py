@@ -1,0 +1,118 @@
+"""Benchmark workloads: a global model, K perturbed clients and random inputs.
+
+Both the engine and the reference run on identical random models: a global model and
+K client models that are the global model with independently perturbed weights (so the
+traces are not trivial). Nothing is downloaded: image models are torchvision's (random
+init) or the project's small CNNs, text models are random BERTs built from a config.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from tracefl.models.inputs import Inputs
+
+IMAGE_SHAPE = (3, 32, 32)
+NUM_CLASSES = 10
+IMAGE_MODELS = ("resnet18", "resnet34", "resnet50", "densenet121", "cnn", "tiny-cnn")
+
+# Randomly initialised BERT encoders built from a BertConfig (nothing is downloaded).
+TEXT_MODELS: dict[str, dict[str, int]] = {
+    "bert-small": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 2,
+                   "intermediate_size": 512, "seq_len": 64, "vocab_size": 1000},
+    "bert-tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                  "intermediate_size": 64, "seq_len": 16, "vocab_size": 100},
+}
+
+
+@dataclass
+class Workload:
+    """A global model, K perturbed client models and ``n`` random inputs for them."""
+
+    name: str
+    global_model: nn.Module
+    clients: dict[str, nn.Module]
+    inputs: Inputs
+
+
+def model_names() -> list[str]:
+    """Models the benchmark can build: image classifiers and random BERTs."""
+    return [*IMAGE_MODELS, *TEXT_MODELS]
+
+
+def make_workload(
+    name: str, n: int, k: int, seed: int = 0, perturbation: float = 0.05
+) -> Workload:
+    """Random float32 models and inputs; the clients are the global model plus noise.
+
+    Image models: torchvision's (random init) or the project's small CNNs, 10 classes,
+    3x32x32 inputs. ``bert-small``/``bert-tiny``: random BERT classifiers fed token ids
+    with attention masks that pad every input to a random length between a quarter of
+    and the full sequence length.
+    """
+    if name not in model_names():
+        raise ValueError(f"unknown benchmark model {name!r}; choose from {model_names()}")
+    gen = torch.Generator().manual_seed(seed)
+    if name in TEXT_MODELS:
+        model, inputs = _text_workload(TEXT_MODELS[name], n, seed, gen)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _image_model(name)
+        inputs = torch.randn(n, *IMAGE_SHAPE, generator=gen)
+    model = model.float().eval()
+    return Workload(name, model, perturbed_clients(model, k, perturbation, seed + 1), inputs)
+
+
+def perturbed_clients(
+    model: nn.Module, k: int, scale: float = 0.05, seed: int = 1
+) -> dict[str, nn.Module]:
+    """K client models: ``model`` with independent Gaussian noise of relative size ``scale``."""
+    gen = torch.Generator().manual_seed(seed)
+    clients = {}
+    for i in range(k):
+        client = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in client.parameters():
+                noise = torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype)
+                p.add_(scale * (p.abs().mean() + 1e-3) * noise)
+        clients[f"client{i}"] = client
+    return clients
+
+
+def _image_model(name: str) -> nn.Module:
+    """A randomly initialised 10-class image classifier (torchvision imported only if needed)."""
+    if name in ("cnn", "tiny-cnn"):
+        from tracefl.models.cnn import SmallCNN, TinyCNN
+
+        return (SmallCNN if name == "cnn" else TinyCNN)(num_classes=NUM_CLASSES)
+    import torchvision
+
+    return getattr(torchvision.models, name)(weights=None, num_classes=NUM_CLASSES)
+
+
+def _text_workload(
+    spec: Mapping[str, int], n: int, seed: int, gen: torch.Generator
+) -> tuple[nn.Module, dict[str, Tensor]]:
+    """A random BERT classifier and ``n`` padded token-id inputs (transformers loaded lazily)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    seq_len = spec["seq_len"]
+    config = BertConfig(
+        vocab_size=spec["vocab_size"], hidden_size=spec["hidden_size"],
+        num_hidden_layers=spec["num_hidden_layers"], num_attention_heads=spec["num_attention_heads"],
+        intermediate_size=spec["intermediate_size"], max_position_embeddings=seq_len,
+        num_labels=NUM_CLASSES, pad_token_id=0,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification(config)
+    ids = torch.randint(1, spec["vocab_size"], (n, seq_len), generator=gen)
+    lengths = torch.randint(max(1, seq_len // 4), seq_len + 1, (n,), generator=gen)
+    mask = (torch.arange(seq_len)[None, :] < lengths[:, None]).long()
+    return model, {"input_ids": ids * mask, "attention_mask": mask}

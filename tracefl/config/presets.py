@@ -1,0 +1,146 @@
+"""A preset of config/experiments.yaml resolved into runs: what each item needs, by run id.
+
+The Snakefile and the CLI both resolve runs here, so a run id always means the same
+settings whichever way a step is started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from tracefl.config.errors import ConfigError
+from tracefl.config.run_spec import RunSpec
+from tracefl.config.schema import check_config
+from tracefl.config.settings import ProvenanceSettings, SimulationSettings
+from tracefl.data.registry import DatasetSpec, declared_dataset_spec, local_dataset_declaration
+from tracefl.models.catalog import unavailable_reason
+from tracefl.report import catalog
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One resolved preset: the runs of each run key, plus the shared settings."""
+
+    name: str
+    runs: dict[str, RunSpec]
+    items: dict[str, list[str]]  # run key (config key) -> run ids, in panel order
+    provenance: ProvenanceSettings
+    simulation: SimulationSettings
+    data_dir: str = "resources/datasets"
+    dataset_sources: dict[str, str] = field(default_factory=dict)
+    # The config's local_datasets, resolved (absolute paths).
+    local_datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    # One line per optional entry left out, saying why.
+    skipped: list[str] = field(default_factory=list)
+
+    def item_runs(self, item: str) -> list[str]:
+        """Run ids of a paper item, in panel order (an item may draw on another's runs)."""
+        return self.items.get(catalog.get_item(item).run_key, [])
+
+    def built_items(self) -> list[catalog.Item]:
+        """The items this preset defines runs for, in catalog order."""
+        return [i for i in catalog.ITEMS.values() if self.item_runs(i.name)]
+
+
+def expand_entry(entry: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    """An item entry, with its optional ``sweep`` (key -> list of values) expanded in order."""
+    entry = dict(entry)
+    sweep = entry.pop("sweep", None) or {}
+    if not isinstance(sweep, Mapping):
+        raise ConfigError(f"{where}.sweep must map a run setting to a list of values")
+    expanded = [entry]
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}.sweep.{key} must be a non-empty list")
+        expanded = [{**e, key: v} for e in expanded for v in values]
+    return expanded
+
+
+def local_datasets(config: Mapping[str, Any], base_dir: str | Path | None = None) -> dict[str, DatasetSpec]:
+    """The config's ``local_datasets``, checked; relative paths are taken from ``base_dir`` (cwd)."""
+    entries = config.get("local_datasets") or {}
+    if not isinstance(entries, Mapping):
+        raise ConfigError("local_datasets must map a dataset name to its path, kind, num_classes, ...")
+    found: dict[str, DatasetSpec] = {}
+    for name, entry in entries.items():
+        try:
+            found[str(name)] = declared_dataset_spec(str(name), local_dataset_declaration(str(name), entry, base_dir))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return found
+
+
+def unavailable(spec: RunSpec) -> str | None:
+    """Why ``spec`` cannot run on this machine (a local data file or a model package missing)."""
+    if spec.data.local_path and not Path(spec.data.local_path).exists():
+        return f"dataset '{spec.dataset}': {spec.data.local_path} does not exist"
+    return unavailable_reason(spec.model)
+
+
+def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset:
+    """Expand ``config`` (the parsed experiments.yaml) into the runs of one preset.
+
+    The config's shape is checked first (one line naming the key). An entry with
+    ``optional: true`` is left out (and listed in ``Preset.skipped``) when its local
+    data file or its model's package is not on this machine.
+    """
+    check_config(config)
+    local = local_datasets(config)
+    presets = config.get("presets") or {}
+    name = name or config.get("preset", "quick")
+    if name not in presets:
+        raise ConfigError(f"preset = {name!r} is not defined; allowed: {', '.join(sorted(presets))}")
+    body = presets[name] or {}
+    defaults = dict(body.get("defaults") or {})
+    runs: dict[str, RunSpec] = {}
+    items: dict[str, list[str]] = {}
+    skipped: list[str] = []
+    for key in catalog.run_keys():
+        ids: list[str] = []
+        for i, entry in enumerate(body.get(key) or []):
+            where = f"presets.{name}.{key}[{i}]"
+            entry = dict(entry)
+            optional = entry.pop("optional", False)
+            for values in expand_entry(entry, where):
+                spec = RunSpec.from_mapping({**defaults, **values}, where=where, datasets=local)
+                reason = unavailable(spec)
+                if reason and optional:
+                    skipped.append(f"{where} ({spec.dataset}, {spec.model}) skipped: {reason}")
+                    continue
+                if reason:
+                    raise ConfigError(f"{where}: {reason}; fix it, or mark the entry optional: true to skip it")
+                runs[spec.run_id] = spec
+                if spec.run_id not in ids:
+                    ids.append(spec.run_id)
+        items[key] = ids
+    return Preset(
+        name=name,
+        runs=runs,
+        items=items,
+        provenance=ProvenanceSettings.from_mapping(body.get("provenance") or {}, f"presets.{name}.provenance"),
+        simulation=SimulationSettings.from_mapping(body.get("simulation") or {}, f"presets.{name}.simulation"),
+        data_dir=str(config.get("data_dir", "resources/datasets")),
+        dataset_sources={str(k): str(v) for k, v in (config.get("dataset_sources") or {}).items()},
+        local_datasets=local,
+        skipped=skipped,
+    )
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    with open(path) as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_preset(path: str | Path, name: str | None = None) -> Preset:
+    return resolve_preset(load_config(path), name)
+
+
+def find_run(preset: Preset, run_id: str) -> RunSpec:
+    try:
+        return preset.runs[run_id]
+    except KeyError:
+        raise ConfigError(f"run '{run_id}' is not in preset '{preset.name}'") from None

@@ -1,0 +1,220 @@
+"""One federated training run's settings, with their bounds, defaults and readable id.
+
+Every run setting is declared once, here, as a field with its JSON schema: the config's
+schema (:mod:`tracefl.config.schema`), the checks of a spec handed to a job and the
+partitioner's argument checks all read these declarations. Checks that need several
+keys at once (clients per round against clients, faulty ids, labels of the dataset,
+model against dataset kind) are in :func:`validate_run`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from tracefl.config.errors import ConfigError
+from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
+from tracefl.data.registry import DatasetSpec, get_dataset_spec
+from tracefl.models.catalog import (
+    DEFAULT_MAX_LENGTH,
+    is_known_model,
+    model_family,
+    model_names,
+    training_defaults,
+)
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+AUTO = "auto"
+# Settings added after run ids were first published: left out of to_dict (and so of
+# the id's hash) while they hold their default, so existing runs keep their ids.
+_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH}
+# Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
+DATASET_SPEC_KEY = "dataset_spec"
+
+
+def _int(minimum: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one federated training run (and hence its id)."""
+
+    dataset: str = setting(schema={"type": "string", "minLength": 1}, doc="dataset name (built in or local_datasets)")
+    model: str = setting(schema={"type": "string", "minLength": 1}, doc="model name or Hugging Face hub id")
+    num_clients: int = setting(10, schema=_int(1), doc="clients the training set is split into")
+    clients_per_round: int = setting(4, schema=_int(1), doc="clients sampled each round")
+    rounds: int = setting(10, schema=_int(1), doc="communication rounds")
+    alpha: float = setting(0.3, schema={"type": "number", "exclusiveMinimum": 0}, doc="Dirichlet concentration")
+    local_epochs: int = setting(2, schema=_int(1), doc="local epochs per round")
+    batch_size: int = setting(32, schema=_int(1), doc="local batch size")
+    # None / "auto": the model family's default (images Adam 1e-3, transformers AdamW 5e-5).
+    lr: float | None = setting(
+        None, schema={"anyOf": [{"const": AUTO}, {"type": "number", "exclusiveMinimum": 0}]}, doc="learning rate"
+    )
+    optimizer: str | None = setting(None, schema={"enum": [AUTO, *OPTIMIZERS]}, doc="local optimiser")
+    pretrained: bool = setting(False, schema={"type": "boolean"}, doc="start from pretrained weights")
+    seed: int = setting(42, schema=_int(0), doc="the one seed of partitioning, sampling and training")
+    max_client_samples: int = setting(2048, schema=_int(1), doc="examples a client keeps at most")
+    min_label_examples: int = setting(10, schema=_int(0), doc="a client's labels with fewer examples are dropped")
+    max_server_samples: int = setting(2048, schema=_int(1), doc="test examples of the server")
+    faulty_clients: tuple[int, ...] = setting(
+        (), schema={"type": "array", "items": _int(0)}, doc="client ids that flip labels"
+    )
+    label_flip: tuple[tuple[int, int], ...] = setting(
+        (), schema={"type": "object", "additionalProperties": _int(0)}, doc="source label -> target label"
+    )
+    dp_noise: float = setting(0.0, schema={"type": "number", "minimum": 0}, doc="DP noise multiplier")
+    dp_clip: float = setting(0.0, schema={"type": "number", "minimum": 0}, doc="DP clipping norm")
+    # Text models: tokens per input after truncation/padding (ignored for images).
+    max_length: int = setting(DEFAULT_MAX_LENGTH, schema=_int(2), doc="tokens per text input")
+    # What the dataset is: travels with the spec to every job, so no job looks a local
+    # dataset up in the environment or the working directory. Not part of the run id.
+    dataset_spec: DatasetSpec | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Resolve ``auto`` optimiser and learning rate from the model family, and the dataset."""
+        if self.lr in (None, AUTO) or self.optimizer in (None, AUTO):
+            try:
+                defaults = training_defaults(self.model)
+            except ValueError:  # unknown model: validate_run names the key
+                defaults = {"optimizer": "adam", "lr": 1e-3}
+            if self.lr in (None, AUTO):
+                object.__setattr__(self, "lr", float(defaults["lr"]))
+            if self.optimizer in (None, AUTO):
+                object.__setattr__(self, "optimizer", str(defaults["optimizer"]))
+        if self.dataset_spec is None:
+            try:
+                object.__setattr__(self, "dataset_spec", get_dataset_spec(self.dataset))
+            except ValueError:  # unknown dataset: validate_run names the key
+                pass
+
+    @property
+    def data(self) -> DatasetSpec:
+        """The dataset's description (raises with the allowed names if it is unknown)."""
+        if self.dataset_spec is None:
+            return get_dataset_spec(self.dataset)
+        return self.dataset_spec
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+    @property
+    def run_id(self) -> str:
+        """Readable prefix plus a short hash of every setting: stable and unique.
+
+        A hub model id's ``/`` becomes ``--`` so the id stays one path component.
+        """
+        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        model = self.model.replace("/", "--")
+        return (
+            f"{self.dataset}-{model}-c{self.num_clients}-p{self.clients_per_round}"
+            f"-r{self.rounds}-a{self.alpha:g}-s{self.seed}-{digest}"
+        )
+
+    @property
+    def partition_id(self) -> str:
+        """Name of the partition file this run trains on (runs may share one)."""
+        return (
+            f"c{self.num_clients}-a{self.alpha:g}-s{self.seed}-m{self.max_client_samples}"
+            f"-l{self.min_label_examples}-b{self.batch_size}"
+        )
+
+    @property
+    def flip_map(self) -> dict[int, int]:
+        return dict(self.label_flip)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings (what the run id hashes)."""
+        data = {f.name: getattr(self, f.name) for f in setting_fields(type(self))}
+        data["faulty_clients"] = list(self.faulty_clients)
+        data["label_flip"] = {str(k): v for k, v in self.label_flip}
+        for key, default in _OMITTED_AT_DEFAULT.items():
+            if data[key] == default:
+                del data[key]
+        return data
+
+    def to_job_dict(self) -> dict[str, Any]:
+        """The settings plus the dataset's description: everything a job needs to run."""
+        return {**self.to_dict(), DATASET_SPEC_KEY: self.data.to_dict()}
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], where: str = "run", datasets: Mapping[str, DatasetSpec] | None = None
+    ) -> "RunSpec":
+        """A checked spec from a config entry or a job's JSON.
+
+        ``datasets`` resolves dataset names beyond the built-in ones (the config's
+        ``local_datasets``); a job's JSON carries its dataset under ``dataset_spec``.
+        """
+        check_keys(data, cls, where, extra=(DATASET_SPEC_KEY,))
+        values = dict(data)
+        dataset_spec = values.pop(DATASET_SPEC_KEY, None)
+        for key in ("dataset", "model"):
+            if key not in values:
+                raise ConfigError(f"{where}.{key} is required (in the entry or the preset's defaults)")
+        for key in ("lr", "optimizer"):  # null means auto
+            if values.get(key, AUTO) is None:
+                values.pop(key)
+        check_fields(values, cls, where)
+        if "faulty_clients" in values:
+            values["faulty_clients"] = tuple(int(c) for c in values["faulty_clients"])
+        if "label_flip" in values:
+            values["label_flip"] = _flip_pairs(values["label_flip"], where)
+        for key in ("alpha", "lr", "dp_noise", "dp_clip"):
+            if key in values and values[key] != AUTO:
+                values[key] = float(values[key])
+        if isinstance(dataset_spec, Mapping):
+            values[DATASET_SPEC_KEY] = DatasetSpec.from_dict(dataset_spec)
+        elif datasets and values["dataset"] in datasets:
+            values[DATASET_SPEC_KEY] = datasets[values["dataset"]]
+        spec = cls(**values)
+        validate_run(spec, where)
+        return spec
+
+
+def _flip_pairs(flips: Mapping[Any, int], where: str) -> tuple[tuple[int, int], ...]:
+    pairs = []
+    for src, dst in flips.items():
+        try:
+            pairs.append((int(src), int(dst)))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}.label_flip: key {src!r} is not a label (an integer >= 0)") from None
+    return tuple(sorted(pairs))
+
+
+def check_setting(key: str, value: Any, where: str = "run") -> None:
+    """Check one run setting against its declared bounds (for library functions that take one)."""
+    check_value(where, key, value, setting_schemas(RunSpec)[key])
+
+
+def validate_run(spec: RunSpec, where: str = "run") -> None:
+    """Fail fast, with one line naming the key, on combinations of settings that cannot run."""
+
+    def bad(key: str, allowed: str) -> ConfigError:
+        return ConfigError(f"{where}.{key} = {getattr(spec, key)!r} is not allowed; {allowed}")
+
+    try:
+        dataset = spec.data
+    except ValueError as exc:  # names the allowed datasets
+        raise ConfigError(f"{where}: {exc}") from None
+    if not is_known_model(spec.model):
+        raise bad("model", f"allowed: {', '.join(model_names())}, or a Hugging Face hub id owner/name")
+    if model_family(spec.model) != dataset.kind:
+        takes = "images" if model_family(spec.model) == "image" else "text"
+        raise bad("model", f"it takes {takes} but dataset '{spec.dataset}' is {dataset.kind}")
+    if not 1 <= spec.clients_per_round <= spec.num_clients:
+        raise bad("clients_per_round", f"must be between 1 and num_clients ({spec.num_clients})")
+    for client in spec.faulty_clients:
+        if not 0 <= client < spec.num_clients:
+            raise bad("faulty_clients", f"client ids must be between 0 and {spec.num_clients - 1}")
+    for src, dst in spec.label_flip:
+        if not (0 <= src < dataset.num_classes and 0 <= dst < dataset.num_classes):
+            raise bad("label_flip", f"labels must be between 0 and {dataset.num_classes - 1}")
+    if spec.faulty_clients and not spec.label_flip:
+        raise bad("label_flip", "faulty_clients need a non-empty label_flip map")
+    if spec.dp_noise > 0 and spec.dp_clip <= 0:
+        raise bad("dp_clip", "must be > 0 when dp_noise > 0")

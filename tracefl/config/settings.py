@@ -1,0 +1,66 @@
+"""Settings shared by every run of a preset: how provenance traces, how the simulation runs.
+
+Declared like the run settings (a field with its JSON schema), checked by the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from tracefl.config.fields import check_fields, check_keys, setting
+from tracefl.models.device import DEVICES
+
+# How a client's provenance score is weighted (paper Eq. 5-6): not at all (the artifact's
+# default) or by its share of the round's training examples.
+CLIENT_WEIGHTINGS = ("none", "data_size")
+
+
+@dataclass(frozen=True)
+class ProvenanceSettings:
+    """How inputs are chosen and traced; changing these re-runs provenance, not training."""
+
+    inputs_per_label: int = setting(10, schema={"type": "integer", "minimum": 1},
+                                    doc="correct predictions traced per label and round")
+    # Raise the per-label count in rounds with few held labels so this many can be traced (0: off).
+    min_inputs_per_round: int = setting(0, schema={"type": "integer", "minimum": 0},
+                                        doc="inputs traced per round at least, where labels allow")
+    max_mispredictions: int = setting(100, schema={"type": "integer", "minimum": 0},
+                                      doc="mispredictions traced per round (faulty-client runs)")
+    layer_decay: float | None = setting(
+        0.9, schema={"anyOf": [{"type": "null"}, {"type": "number", "exclusiveMinimum": 0, "maximum": 1}]},
+        doc="weight of each earlier layer (null: all layers equal)",
+    )
+    client_weighting: str = setting("none", schema={"enum": list(CLIENT_WEIGHTINGS)},
+                                    doc="client score weighting (paper Eq. 5-6)")
+    chunk_size: int | None = setting(128, schema={"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]},
+                                     doc="inputs per forward/backward pass (null: all at once)")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "provenance") -> "ProvenanceSettings":
+        check_keys(data, cls, where)
+        check_fields(data, cls, where)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Resources of the Flower simulation; they do not change results, so not in the run id."""
+
+    client_cpus: float = setting(1.0, schema={"type": "number", "exclusiveMinimum": 0},
+                                 doc="CPUs per simulated client")
+    client_gpus: float = setting(0.5, schema={"type": "number", "minimum": 0},
+                                 doc="share of a GPU per simulated client (when CUDA is visible)")
+    device: str = setting("auto", schema={"enum": list(DEVICES)}, doc="torch device of training")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "simulation") -> "SimulationSettings":
+        check_keys(data, cls, where)
+        check_fields(data, cls, where)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)

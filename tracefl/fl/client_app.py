@@ -1,0 +1,82 @@
+"""The Flower ClientApp of one run: local training of the partition a node serves.
+
+Built by a factory that closes over the run's settings (the dataset's description
+included), so simulation workers need no registry or config lookup.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from tracefl.config import RunSpec
+from tracefl.data.tensors import client_tensors
+from tracefl.fl.arrays import as_float_arrays, keep_step_counters
+from tracefl.fl.local_training import train_local
+from tracefl.models.device import resolve_device
+from tracefl.models.inputs import num_rows
+from tracefl.models.registry import build_model
+from tracefl.seeding import derive_seed
+
+
+@lru_cache(maxsize=2)
+def _architecture(name: str, num_classes: int) -> torch.nn.Module:
+    """One model object per process, reused by every train call it serves.
+
+    Each call overwrites every parameter and buffer with the server's arrays, so reusing
+    it is exact, and saves building a transformer from scratch per client and round.
+    """
+    return build_model(name, num_classes, pretrained=False)
+
+
+def make_client_app(
+    spec: RunSpec, dataset_dir: str | Path, partition_path: str | Path, device: str = "auto", threads: int = 1
+) -> ClientApp:
+    app = ClientApp()
+    dataset = spec.data
+
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        info = ConfigRecord({"partition-id": int(context.node_config["partition-id"])})
+        return Message(RecordDict({"info": info}), reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        torch.set_num_threads(max(1, threads))
+        client_id = str(int(context.node_config["partition-id"]))
+        rnd = int(msg.content["config"]["server-round"])
+        model = _architecture(spec.model, dataset.num_classes)
+        received = msg.content["arrays"].to_torch_state_dict()
+        model.load_state_dict(received)
+        faulty = int(client_id) in spec.faulty_clients
+        x, y = client_tensors(
+            dataset,
+            dataset_dir,
+            partition_path,
+            client_id,
+            spec.flip_map if faulty else None,
+            model=spec.model,
+            max_length=spec.max_length,
+        )
+        loss = train_local(
+            model,
+            x,
+            y,
+            epochs=spec.local_epochs,
+            batch_size=spec.batch_size,
+            lr=spec.lr,
+            optimizer=spec.optimizer,
+            seed=derive_seed(spec.seed, "train", rnd, client_id),
+            device=resolve_device(device),
+        )
+        metrics = MetricRecord({"num-examples": num_rows(x), "partition-id": int(client_id), "train-loss": loss})
+        state = model.state_dict()
+        if spec.dp_clip > 0:
+            state = keep_step_counters(state, received)
+        return Message(RecordDict({"arrays": as_float_arrays(state), "metrics": metrics}), reply_to=msg)
+
+    return app

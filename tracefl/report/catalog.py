@@ -1,0 +1,131 @@
+"""Every paper item (figure or table) the workflow builds, defined once.
+
+An entry names the item's outputs (by kind), the runs it is drawn from, whether it
+needs FedDebug, its builder and its caption. The CLI's ``report`` verb, the Snakemake
+targets and wildcard constraints, the config schema's item keys and the report captions
+all derive from :data:`ITEMS`. Adding an item is one entry here plus one builder
+function ``builder(results, prefix, item) -> DataFrame``.
+
+This module imports neither torch nor matplotlib: the Snakemake controller reads it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EXTENSIONS = {"figure": ("pdf", "png", "csv"), "table": ("csv", "md", "tex")}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One figure or table of the paper."""
+
+    name: str
+    kind: str  # "figure" or "table"
+    title: str
+    caption: str
+    builder: str  # "module:function"
+    # The config key whose runs this item is drawn from; None: its own runs (key = name).
+    runs_from: str | None = None
+    # Also needs FedDebug's results on the (image, faulty-client) runs.
+    feddebug: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXTENSIONS:
+            raise ValueError(f"item {self.name!r}: kind must be one of {', '.join(EXTENSIONS)}")
+
+    @property
+    def run_key(self) -> str:
+        """The config key (under a preset) that lists this item's runs."""
+        return self.runs_from or self.name
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return EXTENSIONS[self.kind]
+
+    def outputs(self, results_dir: str = "results") -> list[str]:
+        return [f"{results_dir}/{self.name}.{ext}" for ext in self.extensions]
+
+    def build(self, results: list[Any], prefix: str | Path) -> "pd.DataFrame":
+        """Write this item's files at ``prefix`` (+ extensions) from finished runs."""
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(module), function)(results, Path(prefix), self)
+
+
+_FIGURES = "tracefl.report.figures"
+_TABLES = "tracefl.report.tables"
+
+ITEMS: dict[str, Item] = {}
+
+
+def register(item: Item) -> Item:
+    """Add (or replace) an item; its name becomes a target and, if it owns runs, a config key."""
+    ITEMS[item.name] = item
+    return item
+
+
+for _item in (
+    Item("figure2", "figure", "Figure 2: localization accuracy per round",
+         "Figure 2 of the TraceFL paper: TraceFL's localization accuracy per communication round beside its "
+         "chance level, the strict 'top holder' metric and its chance level, and the global model's accuracy; "
+         "one panel per dataset and model.", f"{_FIGURES}:figure2"),
+    Item("table1", "table", "Table I: faulty-client localization",
+         "Table I: faulty-client localization (label-flipping client 0, all clients every round). "
+         "tracefl_faulty_pct: mispredictions traced to the faulty client; faulty_chance_pct: a random participant; "
+         "feddebug_pct: FedDebug on generated inputs. Correct predictions: label held / top holder beside chance.",
+         f"{_TABLES}:table1", feddebug=True),
+    Item("figure3", "figure", "Figure 3: TraceFL under data heterogeneity",
+         "Figure 3 of the TraceFL paper: average localization accuracy (beside chance and the strict metric) and "
+         "best global model accuracy against the Dirichlet alpha of the partition.", f"{_FIGURES}:figure3"),
+    Item("figure4", "figure", "Figure 4: TraceFL under differential privacy",
+         "Figure 4 of the TraceFL paper: localization and model accuracy against the DP noise multiplier "
+         "(Flower's server-side fixed clipping).", f"{_FIGURES}:figure4"),
+    Item("table2", "table", "Table II: differential privacy",
+         "Table II: differential privacy (Flower server-side fixed clipping + Gaussian noise).", f"{_TABLES}:table2"),
+    Item("table3", "table", "Table III: scalability in clients",
+         "Table III: scalability in the total number of clients.", f"{_TABLES}:table3"),
+    Item("figure5", "figure", "Figure 5: scalability in rounds",
+         "Figure 5 of the TraceFL paper: long runs, localization and model accuracy per round.",
+         f"{_FIGURES}:figure5"),
+    Item("figure6", "figure", "Figure 6: localization time per input",
+         "Figure 6 of the TraceFL paper: measured localization time per input, TraceFL against FedDebug, "
+         "per dataset (Table I's runs).", f"{_FIGURES}:figure6", runs_from="table1", feddebug=True),
+    Item("ablation_weighting", "table", "Ablation: client weighting",
+         "Ablation: client weighting in TraceFL (Figure 2 runs). label_held / top_holder: as configured "
+         "(provenance.client_weighting; default none, as the paper's artifact); *_data_size: each client's score "
+         "times its share of the round's examples (paper Eq. 5-6), from the same traces. Averages over rounds.",
+         f"{_TABLES}:ablation_weighting", runs_from="figure2"),
+):
+    register(_item)
+
+
+def get_item(name: str) -> Item:
+    try:
+        return ITEMS[name]
+    except KeyError:
+        raise ValueError(f"unknown item {name!r}; allowed: {', '.join(ITEMS)}") from None
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Item names, in catalog order (of one kind if given)."""
+    return [i.name for i in ITEMS.values() if kind is None or i.kind == kind]
+
+
+def run_keys() -> list[str]:
+    """The config keys that list runs (items drawn from other items' runs add none)."""
+    keys: list[str] = []
+    for item in ITEMS.values():
+        if item.run_key not in keys:
+            keys.append(item.run_key)
+    return keys
+
+
+def wildcard_pattern(kind: str) -> str:
+    """A regular expression matching exactly the item names of ``kind`` (for Snakemake)."""
+    return "|".join(names(kind))

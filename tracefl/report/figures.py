@@ -1,0 +1,113 @@
+"""Figures 2-6 of the paper, each as PDF, PNG and the CSV of the numbers behind it.
+
+Builders of the paper-item catalog (:mod:`tracefl.report.catalog`): ``builder(results,
+prefix, item)`` writes ``prefix.{pdf,png,csv}``. Per-round figures (2 and 5) are drawn
+by :mod:`tracefl.report.rounds_plot`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tracefl.report.catalog import Item  # noqa: E402
+from tracefl.report.results import RunResult  # noqa: E402
+from tracefl.report.rounds_plot import Panel, plot_rounds, save_figure  # noqa: E402
+
+
+def figure2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
+    """Figure 2: localization accuracy and global model accuracy per round, one panel per run."""
+    return plot_rounds([Panel(r.spec, r.rounds, r.provenance) for r in results], prefix)
+
+
+def figure5(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
+    """Figure 5: scalability in rounds: per-round localization and model accuracy of long runs."""
+    return plot_rounds([Panel(r.spec, r.rounds, r.provenance) for r in results], prefix)
+
+
+def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: str) -> None:
+    """One panel per (dataset, model): localization metrics, chance levels and model accuracy against ``x``."""
+    groups = list(table.groupby(["dataset", "model"], sort=False))
+    cols = min(3, len(groups))
+    rows = int(np.ceil(len(groups) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows + 0.8), squeeze=False)
+    for i, ((dataset, model), group) in enumerate(groups):
+        ax = axes[i // cols][i % cols]
+        group = group.sort_values(x)
+        ax.plot(group[x], group["tracefl_pct"], "o-", color="tab:blue", label="TraceFL accuracy (avg over rounds)")
+        ax.plot(group[x], group["chance_pct"], ":", color="tab:blue", label="chance (TraceFL)")
+        ax.plot(group[x], group["top_holder_pct"], "s-", color="tab:green", label="strict: top holder")
+        ax.plot(group[x], group["top_holder_chance_pct"], ":", color="tab:green", label="chance (top holder)")
+        ax.plot(group[x], group["best_global_acc_pct"], "^-", color="tab:orange", label="best global model accuracy")
+        ax.set_title(f"{dataset} - {model}\n{int(group['traced_correct'].sum())} inputs traced", fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Accuracy (%)")
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    for j in range(len(groups), rows * cols):
+        axes[j // cols][j % cols].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(title, y=0.0, va="bottom", fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.9))
+    save_figure(fig, prefix)
+
+
+def figure3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
+    """Figure 3: average localization accuracy and best global accuracy against Dirichlet alpha."""
+    table = pd.DataFrame([r.summary() for r in results])
+    table.to_csv(prefix.with_suffix(".csv"), index=False)
+    _sweep_plot(table, "alpha", "Dirichlet alpha (smaller = more non-IID)", prefix, item.title)
+    return table
+
+
+def figure4(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
+    """Figure 4: localization and model accuracy against the DP noise multiplier."""
+    table = pd.DataFrame([{"dp_noise": r.spec.dp_noise, "dp_clip": r.spec.dp_clip, **r.summary()} for r in results])
+    table.to_csv(prefix.with_suffix(".csv"), index=False)
+    clip = ", ".join(f"{c:g}" for c in sorted(table["dp_clip"].unique()))
+    _sweep_plot(table, "dp_noise", f"DP noise multiplier (clipping norm {clip})", prefix, item.title)
+    return table
+
+
+def figure6(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
+    """Figure 6: measured localization time per input, TraceFL vs FedDebug, per dataset (Table I runs)."""
+    rows = []
+    for r in results:
+        summary = {**r.summary(), **r.faulty_summary()}
+        # The faulty-client task that FedDebug also does: TraceFL's time on mispredictions
+        # (correct predictions where a run has none).
+        mispredictions = summary["traced_mispredictions"] > 0
+        rows.append(
+            {
+                "dataset": summary["dataset"],
+                "model": summary["model"],
+                "alpha": r.spec.alpha,
+                "traced": "mispredictions" if mispredictions else "correct predictions",
+                "tracefl_s_per_input": summary["tracefl_mis_s_per_input" if mispredictions else "tracefl_s_per_input"],
+                "feddebug_s_per_input": summary["feddebug_s_per_input"],
+                "inputs_traced": summary["traced_mispredictions"] if mispredictions else summary["traced_correct"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.to_csv(prefix.with_suffix(".csv"), index=False)
+    per_dataset = table.groupby("dataset", sort=False)[["tracefl_s_per_input", "feddebug_s_per_input"]].mean()
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(per_dataset), 3.4))
+    pos = np.arange(len(per_dataset))
+    ax.bar(pos - 0.2, per_dataset["tracefl_s_per_input"], 0.4, label="TraceFL")
+    ax.bar(pos + 0.2, per_dataset["feddebug_s_per_input"], 0.4, label="FedDebug")
+    ax.set_xticks(pos, per_dataset.index, fontsize=8)
+    ax.set_ylabel("Localization time per input (s)")
+    ax.set_title(f"{item.title}  ({int(table['inputs_traced'].sum())} inputs traced)", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, prefix)
+    plt.close(fig)
+    return table

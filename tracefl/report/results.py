@@ -1,0 +1,78 @@
+"""A finished run as the figures and tables read it, and its summaries.
+
+Every summary puts TraceFL's accuracy beside its chance level, the strict "top holder"
+metric (for correct predictions), the global model accuracy and how many inputs were
+traced, so no number stands without what it must be compared with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tracefl.config import RunSpec
+from tracefl.models.catalog import display_name
+from tracefl.report.summary import per_round, per_run
+
+
+@dataclass
+class RunResult:
+    """A finished run: its settings, rounds, provenance rows and (faulty runs) FedDebug rows."""
+
+    spec: RunSpec
+    rounds: pd.DataFrame
+    provenance: pd.DataFrame
+    feddebug: pd.DataFrame | None = None
+
+    @classmethod
+    def load(cls, spec: RunSpec, runs_dir: str | Path) -> "RunResult":
+        run = Path(runs_dir) / spec.run_id
+        feddebug = pd.read_csv(run / "feddebug.csv") if (run / "feddebug.csv").exists() else None
+        return cls(spec, pd.read_csv(run / "rounds.csv"), pd.read_csv(run / "provenance.csv"), feddebug)
+
+    def summary(self) -> dict:
+        """Averages over rounds, as the paper reports them."""
+        row = {
+            "dataset": self.spec.data.display,
+            "model": display_name(self.spec.model),
+            "alpha": self.spec.alpha,
+            "clients": self.spec.num_clients,
+            "per_round": self.spec.clients_per_round,
+            "rounds": self.spec.rounds,
+        }
+        correct = per_run(per_round(self.provenance, self.rounds, "correct"))
+        row.update(
+            traced_correct=correct["inputs_traced"],
+            tracefl_pct=correct["label_held_pct"],
+            chance_pct=correct["label_held_chance_pct"],
+            top_holder_pct=correct["top_holder_pct"],
+            top_holder_chance_pct=correct["top_holder_chance_pct"],
+            best_global_acc_pct=correct["best_global_accuracy_pct"],
+            last_global_acc_pct=correct["last_global_accuracy_pct"],
+            tracefl_s_per_input=correct["seconds_per_input"],
+            run_id=self.spec.run_id,
+        )
+        return row
+
+    def faulty_summary(self) -> dict:
+        """Faulty-client localization on mispredictions, TraceFL beside FedDebug and chance."""
+        mis = self.provenance[self.provenance["kind"] == "misprediction"]
+        by_round = mis.groupby("round")
+        row = {
+            "traced_mispredictions": int(len(mis)),
+            "rounds_with_mispredictions": int(by_round.ngroups),
+            "tracefl_faulty_pct": float(by_round["faulty_traced"].mean().mean() * 100) if len(mis) else float("nan"),
+            "faulty_chance_pct": float(by_round["faulty_chance"].mean().mean() * 100) if len(mis) else float("nan"),
+            # per round, then over rounds, like every other number here
+            "tracefl_mis_s_per_input": float(by_round["seconds"].mean().mean()) if len(mis) else float("nan"),
+        }
+        if self.feddebug is not None and len(self.feddebug):
+            fd = self.feddebug.groupby("round")
+            row["feddebug_pct"] = float(fd["score"].mean().mean() * 100)
+            row["feddebug_s_per_input"] = float(self.feddebug["seconds"].mean())
+        else:
+            row["feddebug_pct"] = float("nan")
+            row["feddebug_s_per_input"] = float("nan")
+        return row
