@@ -1,4 +1,4 @@
-"""FedDebug baseline (TRACEFL.md 4): inputs, activations, voting, localization."""
+"""FedDebug baseline (docs/algorithm.md section 4): inputs, activations, voting, localization."""
 
 from __future__ import annotations
 

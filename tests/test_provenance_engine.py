@@ -1,4 +1,4 @@
-"""The batched provenance engine against a per-input oracle of the definition (TRACEFL.md 1)."""
+"""The batched provenance engine against a per-input oracle of the definition (docs/algorithm.md section 1)."""
 
 from __future__ import annotations
 

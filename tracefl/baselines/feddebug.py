@@ -1,7 +1,7 @@
-"""FedDebug faulty-client localization baseline (Gill et al., ICSE 2023; TRACEFL.md 4).
+"""FedDebug faulty-client localization baseline (Gill et al., ICSE 2023; docs/algorithm.md section 4).
 
 Differential testing of client models on generated inputs, written from the
-description in TRACEFL.md section 4:
+description in docs/algorithm.md section 4:
 
 1. :func:`generate_inputs` draws R random inputs shaped like a test image
    (Kaiming-uniform noise, then the dataset's per-channel normalisation).

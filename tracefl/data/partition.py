@@ -1,4 +1,4 @@
-"""Non-IID client partitions (TRACEFL.md section 5), stored as JSON.
+"""Non-IID client partitions (docs/algorithm.md section 5), stored as JSON.
 
 flwr-datasets' DirichletPartitioner splits the training labels across clients; we
 then apply the artifact's per-client clean-up (rare labels dropped, size capped,

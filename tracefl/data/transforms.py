@@ -1,6 +1,6 @@
 """Stored uint8 images -> normalised model input tensors, in one vectorised pass.
 
-Every image model takes RGB 32x32 (TRACEFL.md section 5), so grey data is repeated to
+Every image model takes RGB 32x32 (docs/algorithm.md section 5), so grey data is repeated to
 three channels and everything is resized here, once per process, not per batch.
 """
 

@@ -1,4 +1,4 @@
-"""Hugging Face transformer classifiers for text datasets (TRACEFL.md section 5).
+"""Hugging Face transformer classifiers for text datasets (docs/algorithm.md section 5).
 
 Model names:
 

@@ -1,4 +1,4 @@
-"""Batched neuron provenance (TRACEFL.md section 1): one forward and one backward of the
+"""Batched neuron provenance (docs/algorithm.md section 1): one forward and one backward of the
 global model per chunk of inputs, then every client's copy of each layer scored at once.
 
 The paper's artifact loops over inputs; in eval mode inputs do not interact, so the

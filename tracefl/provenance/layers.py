@@ -1,4 +1,4 @@
-"""Which modules are provenance layers (TRACEFL.md 1.1), and how to walk a model for them.
+"""Which modules are provenance layers (docs/algorithm.md section 1.1), and how to walk a model for them.
 
 The rule lives here and nowhere else, so that a user who wants different layers can
 pass explicit names to :func:`provenance_layers` instead of editing the rule.

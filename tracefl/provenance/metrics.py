@@ -1,4 +1,4 @@
-"""Per-input localization metrics and their chance levels (TRACEFL.md section 3).
+"""Per-input localization metrics and their chance levels (docs/algorithm.md section 3).
 
 Every accuracy is paired with the accuracy a uniformly random participant would get
 under the same criterion, because "the traced client holds the label" is often true

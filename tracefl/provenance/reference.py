@@ -1,4 +1,4 @@
-"""A per-input reference implementation of neuron provenance (TRACEFL.md section 1).
+"""A per-input reference implementation of neuron provenance (docs/algorithm.md section 1).
 
 This is the definition written out as plainly as possible, one input at a time, the way
 the paper's artifact loops:

@@ -1,4 +1,4 @@
-"""Which server test inputs get traced in a round (TRACEFL.md section 2)."""
+"""Which server test inputs get traced in a round (docs/algorithm.md section 2)."""
 
 from __future__ import annotations
 
