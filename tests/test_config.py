@@ -148,3 +148,49 @@ def test_reading_the_config_imports_neither_torch_nor_matplotlib():
             "print(len(p.runs), 'torch' in sys.modules, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split()[1:] == ["False", "False"], out.stdout + out.stderr
+
+
+def test_run_ids_are_pinned():
+    """A run id is a path on disk: the same settings must keep giving the same id."""
+    quick = load_preset(ROOT / "config/experiments.yaml", "quick")
+    assert quick.items["figure2"][:4] == [
+        "mnist-5k-cnn-c10-p4-r30-a0.3-s42-0fdef7f8",
+        "mnist-5k-resnet18-c10-p10-r10-a0.3-s42-170411d4",
+        "mnist-5k-densenet121-c10-p10-r8-a0.3-s42-798295d5",
+        "digits-cnn-c10-p4-r30-a0.3-s42-90f86497",
+    ]
+
+
+def test_a_jobs_dataset_description_must_match_its_name():
+    spec = RunSpec(dataset="mnist", model="cnn")
+    job = spec.to_job_dict()
+    job["dataset_spec"] = RunSpec(dataset="cifar10", model="cnn").to_job_dict()["dataset_spec"]
+    with pytest.raises(ConfigError, match="dataset_spec describes 'cifar10', not 'mnist'"):
+        RunSpec.from_mapping(job)
+    job["dataset_spec"] = {"name": "mnist", "colour": "red"}
+    with pytest.raises(ConfigError, match="run.dataset_spec"):
+        RunSpec.from_mapping(job)
+
+
+def test_validate_run_checks_every_declared_bound():
+    from tracefl.config import validate_run
+
+    with pytest.raises(ConfigError, match="rounds = 0 is not allowed"):
+        validate_run(RunSpec(dataset="mnist", model="cnn", rounds=0))
+    with pytest.raises(ConfigError, match="num_clients = 10.0 is not allowed"):
+        RunSpec.from_mapping({"dataset": "mnist", "model": "cnn", "num_clients": 10.0})
+
+
+def test_numpy_legacy_seed_is_reproducible_and_restores_the_global_state():
+    import numpy as np
+
+    from tracefl.seeding import numpy_legacy_seed
+
+    np.random.seed(123)
+    expected_next = np.random.random()
+    np.random.seed(123)
+    with numpy_legacy_seed(7):
+        first = np.random.normal(size=3)
+    with numpy_legacy_seed(7):
+        assert (np.random.normal(size=3) == first).all()
+    assert np.random.random() == expected_next

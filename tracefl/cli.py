@@ -11,21 +11,39 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from tracefl.config import ConfigError, ProvenanceSettings, RunSpec, SimulationSettings, find_run, load_preset
+from tracefl.config.errors import InputError
 from tracefl.report import catalog
 
 
+def _json(text: str, option: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} is not valid JSON ({exc})") from None
+
+
+def _job(args: argparse.Namespace):
+    from tracefl.config.job import read_job
+
+    return read_job(args.job) if getattr(args, "job", None) else None
+
+
 def _spec(args: argparse.Namespace) -> RunSpec:
+    if getattr(args, "job", None):
+        return _job(args).spec
     if args.spec:
-        return RunSpec.from_mapping(json.loads(args.spec), where="--spec")
+        return RunSpec.from_mapping(_json(args.spec, "--spec"), where="--spec")
     if not args.run:
-        raise ConfigError("give --spec JSON or --run RUN_ID (with --config and --preset)")
+        raise ConfigError("give --job FILE, --spec JSON or --run RUN_ID (with --config and --preset)")
     return find_run(load_preset(args.config, args.preset), args.run)
 
 
 def _add_run_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--spec", help="run settings as JSON (as the workflow passes them)")
+    parser.add_argument("--job", help="a job file (results/runs/RUN/job.json, as the workflow writes them)")
+    parser.add_argument("--spec", help="run settings as JSON")
     parser.add_argument("--run", help="run id to look up in --config/--preset")
     parser.add_argument("--config", default="config/experiments.yaml")
     parser.add_argument("--preset", default=None)
@@ -36,7 +54,7 @@ def cmd_download(args: argparse.Namespace) -> None:
     from tracefl.data.sources import download_dataset
 
     if args.dataset_spec:
-        dataset = DatasetSpec.from_dict(json.loads(args.dataset_spec))
+        dataset = DatasetSpec.from_dict(_json(args.dataset_spec, "--dataset-spec"))
     elif args.dataset:
         dataset = get_dataset_spec(args.dataset)
     else:
@@ -56,7 +74,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     from tracefl.fl.simulation import train_run
 
     spec = _spec(args)
-    settings = SimulationSettings.from_mapping(json.loads(args.simulation)) if args.simulation else SimulationSettings()
+    if args.simulation:
+        settings = SimulationSettings.from_mapping(_json(args.simulation, "--simulation"))
+    else:
+        settings = _job(args).simulation if args.job else SimulationSettings()
     table = train_run(spec, args.data_dir, args.partition, args.run_dir, settings, num_cpus=args.cpus)
     print(table.to_string(index=False))
 
@@ -70,7 +91,10 @@ def cmd_provenance(args: argparse.Namespace) -> None:
     from tracefl.steps.provenance import run_provenance
 
     spec = _spec(args)
-    settings = ProvenanceSettings.from_mapping(json.loads(args.settings)) if args.settings else ProvenanceSettings()
+    if args.settings:
+        settings = ProvenanceSettings.from_mapping(_json(args.settings, "--settings"))
+    else:
+        settings = _job(args).provenance if args.job else ProvenanceSettings()
     table = run_provenance(spec, args.data_dir, args.run_dir, args.out, settings, device=args.device)
     # Averaged per round, then over rounds, as the figures and tables report it.
     summary = per_run(per_round(table, pd.read_csv(Path(args.run_dir) / "rounds.csv")))
@@ -93,9 +117,32 @@ def cmd_report(args: argparse.Namespace) -> None:
     """Build one paper item (figure: pdf, png, csv; table: csv, md, tex) from finished runs."""
     from tracefl.steps.report import build_item
 
-    specs = [RunSpec.from_mapping(d, where="--specs") for d in json.loads(args.specs)]
+    from tracefl.config.job import read_job
+
+    if args.jobs:
+        specs = [read_job(path).spec for path in args.jobs]
+    elif args.specs:
+        specs = [RunSpec.from_mapping(d, where="--specs") for d in _json(args.specs, "--specs")]
+    else:
+        raise ConfigError("give --jobs FILE... or --specs JSON")
     table = build_item(args.item, specs, args.runs_dir, args.out_prefix)
     print(table.to_string(index=False))
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    """Every run of the preset: rounds done, last accuracy, what is still to build."""
+    import time
+
+    from tracefl.steps.status import status_lines
+
+    preset = load_preset(args.config, args.preset)
+    while True:
+        text = "\n".join(status_lines(preset, args.results))
+        if not args.watch:
+            print(text)
+            return
+        print("\033[2J\033[H" + time.strftime("%H:%M:%S ") + text, flush=True)
+        time.sleep(args.watch)
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -104,8 +151,9 @@ def cmd_schema(args: argparse.Namespace) -> None:
 
     text = schema_text()
     if args.write:
-        SCHEMA_FILE.write_text(text)
-        print(f"wrote {SCHEMA_FILE}")
+        path = Path(__file__).resolve().parents[1] / SCHEMA_FILE
+        path.write_text(text)
+        print(f"wrote {path}")
     else:
         print(text, end="")
 
@@ -120,6 +168,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracefl", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("download", help="fetch a dataset into the on-disk store format")
@@ -163,10 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="build a figure or table of the paper from finished runs")
     p.add_argument("--item", required=True, choices=catalog.names())
-    p.add_argument("--specs", required=True, help="JSON list of run settings, in panel/row order")
+    p.add_argument("--jobs", nargs="+", help="the runs' job files, in panel/row order")
+    p.add_argument("--specs", help="JSON list of run settings, in panel/row order")
     p.add_argument("--runs-dir", default="results/runs")
     p.add_argument("--out-prefix", required=True, help="e.g. results/table1 -> .csv/.md/.tex or .pdf/.png/.csv")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("status", help="every run of a preset: rounds done, last accuracy, what is left to build")
+    p.add_argument("--config", default="config/experiments.yaml")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--results", default="results")
+    p.add_argument("--watch", type=float, default=0, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("schema", help="print the config's JSON schema (--write: into workflow/schemas)")
     p.add_argument("--write", action="store_true")
@@ -183,9 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except ConfigError as exc:
-        print(f"tracefl: config error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        return 130
+    except (ConfigError, InputError) as exc:
+        if args.debug:
+            raise
+        kind = "config error" if isinstance(exc, ConfigError) else "error"
+        print(f"tracefl {args.verb}: {kind}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
     return 0
 
 

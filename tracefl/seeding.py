@@ -34,3 +34,16 @@ def numpy_legacy_seed(seed: int) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(state)
+
+
+@contextmanager
+def torch_seeded(seed: int) -> Iterator[None]:
+    """torch's global generators (CPU and every visible CUDA device) seeded with ``seed`` inside
+    the block, and restored afterwards: code that draws from them (weight init, dropout) is
+    reproducible without changing what the rest of the process sees."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

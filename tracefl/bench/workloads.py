@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tracefl.data.transforms import IMAGE_SHAPE
 from tracefl.models.inputs import Inputs
 
-IMAGE_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
 IMAGE_MODELS = ("resnet18", "resnet34", "resnet50", "densenet121", "cnn", "tiny-cnn")
 

@@ -52,6 +52,8 @@ def describe_schema(schema: Mapping[str, Any]) -> str:
               if key in schema]
     if "minItems" in schema:
         bounds.append(f"with at least {schema['minItems']} item(s)")
+    if "pattern" in schema:
+        bounds.append(f"matching {schema['pattern']}")
     if kind == "array" and "items" in schema:
         bounds.append(f"of {describe_schema(schema['items'])}")
     return " ".join([words, " and ".join(bounds)]) if bounds else words
@@ -66,13 +68,19 @@ def _validator(schema_json: str) -> Any:
     return Draft202012Validator(json.loads(schema_json))
 
 
+def _wants_integer(schema: Mapping[str, Any]) -> bool:
+    options = schema.get("anyOf", [schema])
+    kinds = {o.get("type") for o in options}
+    return "integer" in kinds and "number" not in kinds
+
+
 def allowed(value: Any, schema: Mapping[str, Any]) -> bool:
     """Whether ``value`` satisfies ``schema`` (and is finite, if a float: YAML allows .inf)."""
     import json
     import math
 
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
+    if isinstance(value, float) and (not math.isfinite(value) or _wants_integer(schema)):
+        return False  # 10.0 clients would make another run id than 10
     return _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
 
 

@@ -19,6 +19,7 @@ from tracefl.config.fields import check_fields, check_keys, check_value, setting
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.models.catalog import (
     DEFAULT_MAX_LENGTH,
+    NO_PRETRAINED_WEIGHTS,
     is_known_model,
     model_family,
     model_names,
@@ -167,13 +168,26 @@ class RunSpec:
         for key in ("alpha", "lr", "dp_noise", "dp_clip"):
             if key in values and values[key] != AUTO:
                 values[key] = float(values[key])
-        if isinstance(dataset_spec, Mapping):
-            values[DATASET_SPEC_KEY] = DatasetSpec.from_dict(dataset_spec)
+        if dataset_spec is not None:
+            values[DATASET_SPEC_KEY] = _dataset_spec(dataset_spec, values["dataset"], where)
         elif datasets and values["dataset"] in datasets:
             values[DATASET_SPEC_KEY] = datasets[values["dataset"]]
         spec = cls(**values)
         validate_run(spec, where)
         return spec
+
+
+def _dataset_spec(data: Any, name: str, where: str) -> DatasetSpec:
+    """A job's dataset description, checked: it must describe the dataset the spec names."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}.{DATASET_SPEC_KEY} must be a mapping (a dataset's description)")
+    try:
+        spec = DatasetSpec.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}.{DATASET_SPEC_KEY}: {exc}") from None
+    if spec.name != name:
+        raise ConfigError(f"{where}.{DATASET_SPEC_KEY} describes {spec.name!r}, not {name!r}")
+    return spec
 
 
 def _flip_pairs(flips: Mapping[Any, int], where: str) -> tuple[tuple[int, int], ...]:
@@ -197,6 +211,8 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
     def bad(key: str, allowed: str) -> ConfigError:
         return ConfigError(f"{where}.{key} = {getattr(spec, key)!r} is not allowed; {allowed}")
 
+    check_fields(spec.to_dict(), RunSpec, where)  # every declared bound, also for specs built in Python
+
     try:
         dataset = spec.data
     except ValueError as exc:  # names the allowed datasets
@@ -206,6 +222,11 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
     if model_family(spec.model) != dataset.kind:
         takes = "images" if model_family(spec.model) == "image" else "text"
         raise bad("model", f"it takes {takes} but dataset '{spec.dataset}' is {dataset.kind}")
+    if spec.pretrained and spec.model in NO_PRETRAINED_WEIGHTS:
+        raise bad("pretrained", f"model '{spec.model}' has no pretrained weights; set pretrained: false")
+    if spec.batch_size > spec.max_client_samples:
+        raise bad("batch_size", f"must be <= max_client_samples ({spec.max_client_samples}): a client keeps at "
+                                "most that many examples and needs one full batch")
     if not 1 <= spec.clients_per_round <= spec.num_clients:
         raise bad("clients_per_round", f"must be between 1 and num_clients ({spec.num_clients})")
     for client in spec.faulty_clients:

@@ -18,7 +18,7 @@ from tracefl.config.errors import ConfigError
 from tracefl.config.fields import describe_schema, setting_fields, setting_schemas
 from tracefl.config.run_spec import RunSpec
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings
-from tracefl.data.registry import LOCAL_DATASET_SCHEMA
+from tracefl.data.registry import DATASET_NAME_PATTERN, LOCAL_DATASET_SCHEMA
 from tracefl.report import catalog
 
 SCHEMA_FILE = Path("workflow") / "schemas" / "config.schema.yaml"
@@ -72,7 +72,11 @@ def config_schema() -> dict[str, Any]:
                 "preset": {"type": "string", "description": "which preset the workflow builds (a key of presets)"},
                 "data_dir": {"type": "string"},
                 "dataset_sources": {"type": "object", "additionalProperties": {"type": "string"}},
-                "local_datasets": {"type": "object", "additionalProperties": {"$ref": "#/$defs/local_dataset"}},
+                "local_datasets": {
+                    "type": "object",
+                    "propertyNames": {"type": "string", "pattern": DATASET_NAME_PATTERN},
+                    "additionalProperties": {"$ref": "#/$defs/local_dataset"},
+                },
                 "presets": {"type": "object", "minProperties": 1, "additionalProperties": {"$ref": "#/$defs/preset"}},
             },
             required=["presets"],
@@ -112,6 +116,8 @@ def schema_error_line(error: Any) -> str:
         unexpected = sorted(str(k) for k in error.instance if k not in error.schema.get("properties", {}))
         extra = f"; allowed: {', '.join(allowed)}" if allowed else ""
         return f"unknown key '{unexpected[0] if unexpected else '?'}' in {path}{extra}"
+    if "propertyNames" in error.schema_path and "pattern" in error.schema:  # a name that is not an identifier
+        return f"{path}: name {error.instance!r} is not allowed; allowed: {describe_schema(error.schema)}"
     if "propertyNames" in error.schema_path:  # a mapping key, e.g. a sweep over an unknown setting
         return f"unknown key {error.instance!r} in {path}; allowed: {describe_schema(error.schema)}"
     if error.validator == "required":

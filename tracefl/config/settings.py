@@ -14,6 +14,9 @@ from tracefl.models.device import DEVICES
 # How a client's provenance score is weighted (paper Eq. 5-6): not at all (the artifact's
 # default) or by its share of the round's training examples.
 CLIENT_WEIGHTINGS = ("none", "data_size")
+# Layer weight beta_l = decay^(L-1-l) (the artifact's 0.9), and inputs per forward/backward pass.
+DEFAULT_LAYER_DECAY = 0.9
+DEFAULT_CHUNK_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,12 @@ class ProvenanceSettings:
     max_mispredictions: int = setting(100, schema={"type": "integer", "minimum": 0},
                                       doc="mispredictions traced per round (faulty-client runs)")
     layer_decay: float | None = setting(
-        0.9, schema={"anyOf": [{"type": "null"}, {"type": "number", "exclusiveMinimum": 0, "maximum": 1}]},
+        DEFAULT_LAYER_DECAY, schema={"anyOf": [{"type": "null"}, {"type": "number", "exclusiveMinimum": 0, "maximum": 1}]},
         doc="weight of each earlier layer (null: all layers equal)",
     )
     client_weighting: str = setting("none", schema={"enum": list(CLIENT_WEIGHTINGS)},
                                     doc="client score weighting (paper Eq. 5-6)")
-    chunk_size: int | None = setting(128, schema={"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]},
+    chunk_size: int | None = setting(DEFAULT_CHUNK_SIZE, schema={"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]},
                                      doc="inputs per forward/backward pass (null: all at once)")
 
     @classmethod

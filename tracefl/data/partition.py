@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tracefl.atomic import write_json
+from tracefl.config.errors import InputError, reading
 from tracefl.config.run_spec import check_setting
 
 
@@ -91,6 +92,9 @@ def partition_labels(
     client left with fewer than ``min_client_samples`` (one batch) is dropped.
     """
     labels = _validate(labels, num_clients, alpha, seed)
+    min_label_examples, max_client_samples, min_client_samples = (
+        v.item() if isinstance(v, np.generic) else v for v in (min_label_examples, max_client_samples, min_client_samples)
+    )
     check_setting("min_label_examples", min_label_examples, where="partition")
     check_setting("max_client_samples", max_client_samples, where="partition")
     if isinstance(min_client_samples, bool) or not isinstance(min_client_samples, int) or min_client_samples < 0:
@@ -137,8 +141,10 @@ def write_partition(path: str | Path, partition: dict[str, Any]) -> Path:
 def load_partition(path: str | Path) -> dict[str, Any]:
     """Read a partition written by `write_partition`, checking its basic shape."""
     path = Path(path)
-    partition = json.loads(path.read_text())
+    fix = "delete it and run the partition step again"
+    with reading(path, fix):
+        partition = json.loads(path.read_text())
     missing = [k for k in ("num_clients", "alpha", "seed", "clients") if k not in partition]
     if missing:
-        raise ValueError(f"{path} is not a partition file (missing {', '.join(missing)})")
+        raise InputError(f"{path}: not a partition file (missing {', '.join(missing)}); {fix}")
     return partition

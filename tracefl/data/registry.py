@@ -8,12 +8,15 @@ only by its registry name, so adding a dataset means adding one `DatasetSpec` he
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 SOURCES = ("hf", "medmnist", "bundled", "npz", "csv")
+# A dataset name is a plain identifier: it becomes a folder name under the data directory.
+DATASET_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 KINDS = ("image", "text")
 
 # Fixed, dataset-level seed for train/test splits of sources that ship without one.
@@ -209,8 +212,9 @@ def local_dataset_spec(
     max_text_chars: int = 1024,
 ) -> DatasetSpec:
     """The description of a user's dataset file (checked), without registering it anywhere."""
-    if not isinstance(name, str) or not name:
-        raise ValueError("local dataset name must be a non-empty string (key: name)")
+    if not isinstance(name, str) or not re.match(DATASET_NAME_PATTERN, name):
+        raise ValueError(f"local dataset name {name!r} is not allowed (key: name); use letters, digits, '-' and '_', "
+                         "starting with a letter")
     if name in _BUILTIN:
         raise ValueError(f"dataset {name!r} is already registered as a built-in dataset (key: name); choose another name")
     if kind not in KINDS:

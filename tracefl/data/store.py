@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from tracefl.config.errors import reading
+
 SPLITS = ("train", "test")
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -104,15 +106,13 @@ def load_split(dataset_dir: str | Path, split: str) -> Split:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (key: split); allowed: {', '.join(SPLITS)}")
     path = Path(dataset_dir) / f"{split}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"no {split} split at {path}; run the download step first")
-    with np.load(path, allow_pickle=False) as data:
-        return data["x"], data["y"]
+    with reading(path, "run the download step again (delete the folder first)"):
+        with np.load(path, allow_pickle=False) as data:
+            return data["x"], data["y"]
 
 
 def load_meta(dataset_dir: str | Path) -> dict[str, Any]:
     """Read meta.json (name, kind, num_classes, sizes, ...) without loading arrays."""
     path = Path(dataset_dir) / "meta.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no dataset metadata at {path}; run the download step first")
-    return json.loads(path.read_text())
+    with reading(path, "run the download step again (delete the folder first)"):
+        return json.loads(path.read_text())

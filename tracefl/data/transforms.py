@@ -16,7 +16,12 @@ from tracefl.data.registry import DatasetSpec
 _CHUNK = 4096
 
 
-def images_to_tensor(x: np.ndarray, spec: DatasetSpec, size: int = 32) -> torch.Tensor:
+# What every image model takes: RGB, 32x32.
+IMAGE_SIZE = 32
+IMAGE_SHAPE = (3, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def images_to_tensor(x: np.ndarray, spec: DatasetSpec, size: int = IMAGE_SIZE) -> torch.Tensor:
     """Return float32 (N, 3, size, size): RGB, scaled to [0, 1], resized, normalised.
 
     ``x`` is uint8 (0..255) as stored, or floats already in [0, 1].

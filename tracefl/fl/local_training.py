@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from tracefl.models.inputs import Inputs, logits_of, num_rows, take, to_device
-from tracefl.seeding import derive_seed
+from tracefl.seeding import derive_seed, torch_seeded
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -35,28 +35,29 @@ def train_local(
 
     ``x`` is an image tensor or a mapping of token tensors (text models).
 
-    Shuffling uses its own generator seeded by ``seed`` so a client's round is
-    reproducible whatever else ran in the process.
+    Shuffling uses its own generator seeded by ``seed``, and torch's global generators are
+    seeded only inside the call, so a client's round is reproducible whatever else ran in the
+    process, and changes nothing outside it.
     """
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
-    model.to(device).train()
-    opt = make_optimizer(optimizer, model.parameters(), lr)
-    loss_fn = nn.CrossEntropyLoss()
-    last = 0.0
-    for _ in range(epochs):
-        order = torch.randperm(num_rows(x), generator=generator)
-        total, count = 0.0, 0
-        for start in range(0, num_rows(x), batch_size):
-            idx = order[start : start + batch_size]
-            if len(idx) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-                continue  # BatchNorm cannot train on a batch of one
-            xb, yb = to_device(take(x, idx), device), y[idx].to(device)
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(logits_of(model, xb), yb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        last = total / max(count, 1)
-    return last
+    with torch_seeded(seed):  # dropout and the like; the global torch state is restored after
+        generator = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
+        model.to(device).train()
+        opt = make_optimizer(optimizer, model.parameters(), lr)
+        loss_fn = nn.CrossEntropyLoss()
+        last = 0.0
+        for _ in range(epochs):
+            order = torch.randperm(num_rows(x), generator=generator)
+            total, count = 0.0, 0
+            for start in range(0, num_rows(x), batch_size):
+                idx = order[start : start + batch_size]
+                if len(idx) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+                    continue  # BatchNorm cannot train on a batch of one
+                xb, yb = to_device(take(x, idx), device), y[idx].to(device)
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(logits_of(model, xb), yb)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
+            last = total / max(count, 1)
+        return last

@@ -62,6 +62,7 @@ def make_server_app(
     partition_path: str | Path,
     run_dir: str | Path,
     device: str = "auto",
+    fingerprint: str = "",
 ) -> ServerApp:
     app = ServerApp()
 
@@ -80,7 +81,10 @@ def make_server_app(
         first = done[-1] + 1 if done else 1
         state = read_global(run_dir, done[-1]) if done else initial_state(spec)
         arrays = as_float_arrays(state)
-        for rnd in tqdm(range(first, spec.rounds + 1), desc=f"train {spec.run_id}", initial=first - 1, total=spec.rounds):
+        # A bar on a terminal; in a log file (not a tty) the per-round lines below say enough.
+        rounds = tqdm(range(first, spec.rounds + 1), desc=f"train {spec.run_id}", initial=first - 1,
+                      total=spec.rounds, disable=None)
+        for rnd in rounds:
             started = time.time()
             messages = strategy.configure_train(rnd, arrays, ConfigRecord({}), grid)
             replies = list(grid.send_and_receive(messages, timeout=24 * 3600))
@@ -99,6 +103,7 @@ def make_server_app(
             meta = {
                 "round": rnd,
                 "run_id": spec.run_id,
+                "fingerprint": fingerprint,
                 "participants": [c.client_id for c in captured],
                 "num_examples": {c.client_id: c.num_examples for c in captured},
                 "label_counts": {c.client_id: clients[c.client_id]["label_counts"] for c in captured},

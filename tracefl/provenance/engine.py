@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tracefl.config.settings import DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_DECAY
 from tracefl.models.inference import eval_mode
 from tracefl.models.inputs import Inputs, forward, num_rows, output_logits
 from tracefl.provenance.layers import (
@@ -47,9 +48,9 @@ def trace(
     inputs: Inputs,
     client_num_examples: Mapping[str, int] | None = None,
     client_weighting: str = "none",
-    layer_decay: float | None = 0.9,
+    layer_decay: float | None = DEFAULT_LAYER_DECAY,
     layers: list[str] | None = None,
-    chunk_size: int | None = 128,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
     device: str | torch.device | None = None,
 ) -> TraceResult:
     """Trace which client is responsible for the global model's prediction on each input.

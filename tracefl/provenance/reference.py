@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tracefl.config.settings import DEFAULT_LAYER_DECAY
 from tracefl.models.inference import eval_mode
 from tracefl.models.inputs import Inputs, forward, num_rows, output_logits, take, to_device
 from tracefl.provenance.engine import TraceResult
@@ -40,7 +41,7 @@ def reference_trace(
     inputs: Inputs,
     client_num_examples: Mapping[str, int] | None = None,
     client_weighting: str = "none",
-    layer_decay: float | None = 0.9,
+    layer_decay: float | None = DEFAULT_LAYER_DECAY,
     layers: list[str] | None = None,
     device: str | torch.device | None = None,
     keep_extra_args: bool = True,

@@ -12,6 +12,7 @@ This module imports neither torch nor matplotlib: the Snakemake controller reads
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,8 @@ ITEMS: dict[str, Item] = {}
 
 def register(item: Item) -> Item:
     """Add (or replace) an item; its name becomes a target and, if it owns runs, a config key."""
+    if item.runs_from is not None and (item.runs_from not in ITEMS or ITEMS[item.runs_from].runs_from):
+        raise ValueError(f"item {item.name!r}: runs_from={item.runs_from!r} must name an item with runs of its own")
     ITEMS[item.name] = item
     return item
 
@@ -98,7 +101,7 @@ for _item in (
          "per dataset (Table I's runs).", f"{_FIGURES}:figure6", runs_from="table1", feddebug=True),
     Item("ablation_weighting", "table", "Ablation: client weighting",
          "Ablation: client weighting in TraceFL (Figure 2 runs). label_held / top_holder: as configured "
-         "(provenance.client_weighting; default none, as the paper's artifact); *_data_size: each client's score "
+         "(provenance.client_weighting; default none, as the paper's artifact); the data_size columns: each client's score "
          "times its share of the round's examples (paper Eq. 5-6), from the same traces. Averages over rounds.",
          f"{_TABLES}:ablation_weighting", runs_from="figure2"),
 ):
@@ -128,4 +131,4 @@ def run_keys() -> list[str]:
 
 def wildcard_pattern(kind: str) -> str:
     """A regular expression matching exactly the item names of ``kind`` (for Snakemake)."""
-    return "|".join(names(kind))
+    return "|".join(re.escape(name) for name in names(kind))

@@ -7,12 +7,14 @@ traced, so no number stands without what it must be compared with.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from tracefl.config import RunSpec
+from tracefl.config.errors import InputError, reading
 from tracefl.models.catalog import display_name
 from tracefl.report.summary import per_round, per_run
 
@@ -28,9 +30,22 @@ class RunResult:
 
     @classmethod
     def load(cls, spec: RunSpec, runs_dir: str | Path) -> "RunResult":
+        """Read a run's tables, refusing any that does not cover every round of the run."""
         run = Path(runs_dir) / spec.run_id
-        feddebug = pd.read_csv(run / "feddebug.csv") if (run / "feddebug.csv").exists() else None
-        return cls(spec, pd.read_csv(run / "rounds.csv"), pd.read_csv(run / "provenance.csv"), feddebug)
+        expected = list(range(1, spec.rounds + 1))
+        with reading(run / "rounds.csv", "run the training step again"):
+            rounds = pd.read_csv(run / "rounds.csv")
+        if rounds["round"].tolist() != expected:
+            raise InputError(f"{run / 'rounds.csv'}: rounds {rounds['round'].tolist()}, expected 1..{spec.rounds}; "
+                             "run the training step again")
+        provenance = _read_provenance(run / "provenance.csv", expected)
+        feddebug = None
+        if (run / "feddebug.csv").exists():
+            with reading(run / "feddebug.csv", "run the feddebug step again"):
+                feddebug = pd.read_csv(run / "feddebug.csv")
+            if feddebug[["round", "score"]].isna().any().any():
+                raise InputError(f"{run / 'feddebug.csv'}: incomplete rows; run the feddebug step again")
+        return cls(spec, rounds, provenance, feddebug)
 
     def summary(self) -> dict:
         """Averages over rounds, as the paper reports them."""
@@ -76,3 +91,18 @@ class RunResult:
             row["feddebug_pct"] = float("nan")
             row["feddebug_s_per_input"] = float("nan")
         return row
+
+
+def _read_provenance(path: Path, expected_rounds: list[int]) -> pd.DataFrame:
+    """provenance.csv, checked against the rounds and row count the step recorded beside it."""
+    fix = "run the provenance step again"
+    with reading(path, fix):
+        table = pd.read_csv(path)
+    with reading(Path(f"{path}.json"), fix):
+        recorded = json.loads(Path(f"{path}.json").read_text())
+    if recorded.get("rounds") != expected_rounds:
+        raise InputError(f"{path}: traced rounds {recorded.get('rounds')}, expected 1..{len(expected_rounds)}; {fix}")
+    needed = ["round", "kind", "input_id", "traced_client", "label_held", "label_held_chance"]
+    if len(table) != recorded.get("rows") or table[needed].isna().any().any():
+        raise InputError(f"{path}: {len(table)} complete rows of {recorded.get('rows')} written (a cut file?); {fix}")
+    return table

@@ -1,11 +1,5 @@
-"""Per-round checkpoints: safetensors weights plus JSON metadata, written atomically.
-
-Layout under a run directory::
-
-    rounds/0003/global.safetensors
-    rounds/0003/clients/{client_id}.safetensors
-    rounds/0003/meta.json          # written last: a round is complete iff it exists
-"""
+"""Per-round checkpoints: safetensors weights plus JSON metadata, written atomically
+(the layout is in :mod:`tracefl.runs.layout`)."""
 
 from __future__ import annotations
 
@@ -18,11 +12,8 @@ from typing import Any, Mapping
 import torch
 from safetensors.torch import load_file, save_file
 
-META = "meta.json"
-
-
-def round_dir(run_dir: str | Path, rnd: int) -> Path:
-    return Path(run_dir) / "rounds" / f"{rnd:04d}"
+from tracefl.config.errors import reading
+from tracefl.runs.layout import META, RETRAIN, completed_rounds, read_meta, round_dir  # noqa: F401 (re-exported)
 
 
 def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -53,22 +44,14 @@ def write_round(
     return final
 
 
-def completed_rounds(run_dir: str | Path) -> list[int]:
-    """Round numbers whose directory holds a meta file (i.e. were fully written)."""
-    root = Path(run_dir) / "rounds"
-    if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / META).is_file())
-
-
-def read_meta(run_dir: str | Path, rnd: int) -> dict[str, Any]:
-    with open(round_dir(run_dir, rnd) / META) as handle:
-        return json.load(handle)
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    with reading(path, RETRAIN):
+        return load_file(str(path))
 
 
 def read_global(run_dir: str | Path, rnd: int) -> dict[str, torch.Tensor]:
-    return load_file(str(round_dir(run_dir, rnd) / "global.safetensors"))
+    return _load(round_dir(run_dir, rnd) / "global.safetensors")
 
 
 def read_client(run_dir: str | Path, rnd: int, client_id: str) -> dict[str, torch.Tensor]:
-    return load_file(str(round_dir(run_dir, rnd) / "clients" / f"{client_id}.safetensors"))
+    return _load(round_dir(run_dir, rnd) / "clients" / f"{client_id}.safetensors")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from tracefl.atomic import write_csv
-from tracefl.runs.checkpoint import completed_rounds, read_meta
+from tracefl.runs.layout import completed_rounds, read_meta
 
 ROUNDS_COLUMNS = ["round", "global_accuracy", "global_loss", "participants"]
 

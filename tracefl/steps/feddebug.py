@@ -10,6 +10,8 @@ from tqdm import tqdm
 from tracefl.atomic import write_csv
 from tracefl.baselines.feddebug import DEFAULT_NUM_INPUTS, DEFAULT_THRESHOLD, feddebug_localize, generate_inputs
 from tracefl.config import RunSpec
+from tracefl.config.errors import InputError
+from tracefl.data.transforms import IMAGE_SHAPE
 from tracefl.models.device import resolve_device
 from tracefl.runs.checkpoint import completed_rounds
 from tracefl.runs.load import round_models
@@ -35,13 +37,16 @@ def run_feddebug(
         raise ValueError(f"FedDebug works on image models only; dataset '{spec.dataset}' is text")
     dev = resolve_device(device)
     faulty = {str(c) for c in spec.faulty_clients}
+    rounds = completed_rounds(run_dir)
+    if len(rounds) < spec.rounds:
+        raise InputError(f"{run_dir}: {len(rounds)} of {spec.rounds} rounds on disk; train the run first")
     rows = []
-    for rnd in tqdm(completed_rounds(run_dir), desc=f"feddebug {spec.run_id}"):
+    for rnd in tqdm(rounds, desc=f"feddebug {spec.run_id}"):
         _, clients, meta = round_models(spec, run_dir, rnd, dev)
         present = sorted(faulty & set(meta["participants"]), key=int)
         if not present or len(present) == len(clients):
             continue
-        inputs = generate_inputs(n_inputs, (3, 32, 32), dspec.mean, dspec.std, seed=derive_seed(spec.seed, "feddebug", rnd))
+        inputs = generate_inputs(n_inputs, IMAGE_SHAPE, dspec.mean, dspec.std, seed=derive_seed(spec.seed, "feddebug", rnd))
         result = feddebug_localize(clients, inputs.to(dev), num_faulty=len(present), faulty_ids=present,
                                    threshold=threshold, tie_seed=derive_seed(spec.seed, "feddebug-ties", rnd))
         for i, flagged in enumerate(result.flagged):

@@ -11,8 +11,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from tracefl.atomic import write_csv
+from tracefl.atomic import write_csv, write_json
 from tracefl.config import ProvenanceSettings, RunSpec
+from tracefl.config.errors import InputError
 from tracefl.data.tensors import server_tensors
 from tracefl.models.device import resolve_device
 from tracefl.models.inference import predict
@@ -129,6 +130,15 @@ def trace_round(
     return pd.concat(frames, ignore_index=True).reindex(columns=PROVENANCE_COLUMNS)
 
 
+def completeness_path(out_csv: str | Path) -> Path:
+    """``provenance.csv`` -> ``provenance.csv.json``: the rounds and row count it must hold."""
+    return Path(f"{out_csv}.json")
+
+
+def coverage(rounds: list[int], table: pd.DataFrame) -> dict:
+    return {"rounds": [int(r) for r in rounds], "rows": int(len(table))}
+
+
 def run_provenance(
     spec: RunSpec,
     dataset_dir: str | Path,
@@ -141,7 +151,7 @@ def run_provenance(
     dev = resolve_device(device)
     rounds = completed_rounds(run_dir)
     if len(rounds) < spec.rounds:
-        raise RuntimeError(f"run {spec.run_id} has {len(rounds)} of {spec.rounds} rounds on disk; train it first")
+        raise InputError(f"{run_dir}: {len(rounds)} of {spec.rounds} rounds on disk; train the run first")
     x_test, y_test = server_tensors(
         spec.data, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
     )
@@ -153,5 +163,7 @@ def run_provenance(
     for key in ("label_held", "top_holder", "faulty_traced", "label_held_data_size", "top_holder_data_size",
                 "faulty_traced_data_size"):
         table[key] = table[key].astype("Int64")
+    # What a complete table holds, written first: a reader can tell a cut file from a whole one.
+    write_json(coverage(rounds, table), completeness_path(out_csv), sort_keys=True)
     write_csv(table, out_csv)
     return table

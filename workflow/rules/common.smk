@@ -5,8 +5,11 @@
 import json
 import shlex
 import sys
+from pathlib import Path
 
+from tracefl.atomic import replacing
 from tracefl.config import resolve_preset
+from tracefl.config.job import Job
 from tracefl.data.registry import get_dataset_spec
 from tracefl.report import catalog
 
@@ -32,9 +35,21 @@ def run_spec(run_id):
     return RUNS[run_id]
 
 
-def spec_json(run_id):
-    """What a job needs to know about a run: its settings and its dataset's description."""
-    return json.dumps(RUNS[run_id].to_job_dict(), sort_keys=True)
+def job_file(run_id):
+    """The file that tells a job everything about its run (written by rule job_file)."""
+    return f"results/runs/{run_id}/job.json"
+
+
+def write_job_file(text, path, log):
+    """Write a job file atomically (a half-written one never looks complete)."""
+    with replacing(path) as tmp:
+        tmp.write_text(f"{text}\n")
+    Path(log).write_text(f"wrote {path}\n")
+
+
+def job_json(run_id):
+    job = Job(RUNS[run_id], PRESET.provenance, PRESET.simulation)
+    return json.dumps(job.to_dict(), sort_keys=True, indent=1)
 
 
 def partition_path(run_id):
@@ -42,22 +57,23 @@ def partition_path(run_id):
     return f"results/partitions/{spec.dataset}/{spec.partition_id}.json"
 
 
-def partition_spec(dataset, partition):
+def partition_run(dataset, partition):
     """Any run that uses this partition: they all agree on the settings that shape it."""
-    for spec in RUNS.values():
+    for run_id, spec in RUNS.items():
         if spec.dataset == dataset and spec.partition_id == partition:
-            return spec
+            return run_id
     raise ValueError(f"no run in preset '{PRESET.name}' uses partition {dataset}/{partition}")
 
 
-def item_specs_json(item):
-    return json.dumps([RUNS[r].to_job_dict() for r in PRESET.item_runs(item)], sort_keys=True)
+def item_jobs(item):
+    return [job_file(r) for r in PRESET.item_runs(item)]
 
 
 def item_inputs(item):
     """Each run's rounds and provenance tables (FedDebug's where the item needs it)."""
     runs = PRESET.item_runs(item)
     files = {
+        "jobs": [job_file(r) for r in runs],
         "rounds": [f"results/runs/{r}/rounds.csv" for r in runs],
         "provenance": [f"results/runs/{r}/provenance.csv" for r in runs],
     }

@@ -37,14 +37,13 @@ rule download_dataset:
 rule partition:
     """Dirichlet non-IID split of the train set, then the per-client clean-up."""
     input:
-        f"{DATA_DIR}/{{dataset}}",
+        data=f"{DATA_DIR}/{{dataset}}",
+        job=lambda wc: ancient(job_file(partition_run(wc.dataset, wc.partition))),
     output:
         "results/partitions/{dataset}/{partition}.json",
     conda:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/partition/{dataset}/{partition}.log",
-    params:
-        spec=lambda wc: json.dumps(partition_spec(wc.dataset, wc.partition).to_job_dict(), sort_keys=True),
     shell:
-        "python -m tracefl partition --spec {params.spec:q} --data-dir {input} --out {output} > {log} 2>&1"
+        "python -m tracefl partition --job {input.job} --data-dir {input.data} --out {output} > {log} 2>&1"

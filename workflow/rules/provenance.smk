@@ -1,9 +1,10 @@
-# Neuron provenance over every round of a run.
+# Neuron provenance over every round of a run, and the FedDebug baseline.
 
 
 rule provenance:
     """Trace the selected test inputs of every round to the responsible client."""
     input:
+        job=lambda wc: job_file(wc.run),
         data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
         rounds="results/runs/{run}/rounds.csv",
     output:
@@ -12,18 +13,16 @@ rule provenance:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/provenance/{run}.log",
-    params:
-        spec=lambda wc: spec_json(wc.run),
-        settings=json.dumps(PRESET.provenance.to_dict(), sort_keys=True),
     threads: 2
     shell:
-        "python -m tracefl provenance --spec {params.spec:q} --settings {params.settings:q} "
-        "--data-dir {input.data} --run-dir results/runs/{wildcards.run} --out {output} > {log} 2>&1"
+        "python -m tracefl provenance --job {input.job} --data-dir {input.data} "
+        "--run-dir results/runs/{wildcards.run} --out {output} > {log} 2>&1"
 
 
 rule feddebug:
     """The FedDebug baseline (Table I, Figure 6) on every round of a faulty-client run."""
     input:
+        job=lambda wc: ancient(job_file(wc.run)),
         rounds="results/runs/{run}/rounds.csv",
     output:
         "results/runs/{run}/feddebug.csv",
@@ -31,9 +30,7 @@ rule feddebug:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/feddebug/{run}.log",
-    params:
-        spec=lambda wc: spec_json(wc.run),
     threads: 2
     shell:
-        "python -m tracefl feddebug --spec {params.spec:q} --run-dir results/runs/{wildcards.run} "
+        "python -m tracefl feddebug --job {input.job} --run-dir results/runs/{wildcards.run} "
         "--out {output} > {log} 2>&1"

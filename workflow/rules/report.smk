@@ -24,12 +24,12 @@ rule figure:
     log:
         "results/logs/report/{fig}.log",
     params:
-        specs=lambda wc: item_specs_json(wc.fig),
         caption=lambda wc: catalog.get_item(wc.fig).caption,
+        preset=PRESET.name,
     wildcard_constraints:
         fig=catalog.wildcard_pattern("figure"),
     shell:
-        "python -m tracefl report --item {wildcards.fig} --specs {params.specs:q} --runs-dir results/runs "
+        "python -m tracefl report --item {wildcards.fig} --jobs {input.jobs} --runs-dir results/runs "
         "--out-prefix results/{wildcards.fig} > {log} 2>&1"
 
 
@@ -51,10 +51,10 @@ rule table:
     log:
         "results/logs/report/{table}.log",
     params:
-        specs=lambda wc: item_specs_json(wc.table),
         caption=lambda wc: catalog.get_item(wc.table).caption,
+        preset=PRESET.name,
     wildcard_constraints:
         table=catalog.wildcard_pattern("table"),
     shell:
-        "python -m tracefl report --item {wildcards.table} --specs {params.specs:q} --runs-dir results/runs "
+        "python -m tracefl report --item {wildcards.table} --jobs {input.jobs} --runs-dir results/runs "
         "--out-prefix results/{wildcards.table} > {log} 2>&1"

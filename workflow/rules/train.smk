@@ -1,10 +1,30 @@
-# Federated training in a Flower simulation.
+# Each run's job file, and federated training in a Flower simulation.
+
+
+localrules:
+    job_file,
+
+
+rule job_file:
+    """What every job of a run reads: its settings (with the dataset's description) and the
+    preset's provenance and simulation settings. Rewritten when they change."""
+    output:
+        "results/runs/{run}/job.json",
+    log:
+        "results/logs/job/{run}.log",
+    params:
+        job=lambda wc: job_json(wc.run),
+    run:
+        write_job_file(params.job, output[0], log[0])
 
 
 rule train_fl:
     """Train one run; per-round checkpoints live under rounds/ (not an output), so a killed
-    job resumes from its last complete round when the rule runs again."""
+    job resumes from its last complete round when the rule runs again. The job file is
+    `ancient`: a change of provenance or simulation settings does not retrain (a change of
+    run settings is a new run id)."""
     input:
+        job=lambda wc: ancient(job_file(wc.run)),
         data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
         partition=lambda wc: partition_path(wc.run),
     output:
@@ -13,12 +33,9 @@ rule train_fl:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/train/{run}.log",
-    params:
-        spec=lambda wc: spec_json(wc.run),
-        simulation=json.dumps(PRESET.simulation.to_dict(), sort_keys=True),
     threads: 2
     resources:
         gpu=0,
     shell:
-        "python -m tracefl train --spec {params.spec:q} --simulation {params.simulation:q} --cpus {threads} "
-        "--data-dir {input.data} --partition {input.partition} --run-dir results/runs/{wildcards.run} > {log} 2>&1"
+        "python -m tracefl train --job {input.job} --cpus {threads} --data-dir {input.data} "
+        "--partition {input.partition} --run-dir results/runs/{wildcards.run} > {log} 2>&1"
