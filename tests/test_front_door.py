@@ -114,3 +114,24 @@ def test_a_local_dataset_name_must_be_an_identifier():
     config["local_datasets"][".."] = config["local_datasets"]["ag-news"]
     with pytest.raises(ConfigError, match=r"local_datasets: name '\.\.' is not allowed"):
         resolve_preset(config, "quick")
+
+
+def test_bench_takes_its_own_options():
+    proc = tracefl("bench", "--help")
+    assert proc.returncode == 0 and "--full-reference" in proc.stdout, proc.stderr
+
+
+def test_status_shows_every_run_and_what_is_left(tmp_path):
+    _finished_run(tmp_path / "results" / "runs", 4)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "experiments.yaml").write_text(json.dumps(
+        {"presets": {"p": {"figure2": [{"dataset": "digits", "model": "tiny-cnn", "num_clients": 2,
+                                        "clients_per_round": 2, "rounds": 2, "batch_size": 16}]}}}))
+    proc = tracefl("status", "--preset", "p", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert SPEC.run_id in proc.stdout and " done " in proc.stdout  # rounds.csv and provenance are there
+    assert ("to build: 0 training(s), 0 provenance run(s), 0 FedDebug run(s), 2 figure(s)/table(s): "
+            "figure2, ablation_weighting") in proc.stdout
+    (tmp_path / "results" / "runs" / SPEC.run_id / "provenance.csv").unlink()
+    proc = tracefl("status", "--preset", "p", cwd=tmp_path)
+    assert "provenance" in proc.stdout.splitlines()[2] and "1 provenance run(s)" in proc.stdout
