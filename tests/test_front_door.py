@@ -43,6 +43,10 @@ def test_feddebug_on_a_missing_run_fails_and_writes_nothing(tmp_path):
 def test_a_corrupt_partition_fails_before_ray_starts(tmp_path):
     data = tmp_path / "digits"
     assert tracefl("download", "--dataset", "digits", "--out", str(data)).returncode == 0
+    from tracefl.data.registry import get_dataset_spec
+    from tracefl.data.store import load_meta
+
+    assert load_meta(data)["n_train"] == get_dataset_spec("digits").train_examples  # the early check's number
     (tmp_path / "part.json").write_text('{"num_clients": 2, "clie')
     proc = tracefl("train", "--spec", json.dumps(SPEC.to_dict()), "--data-dir", str(data),
                    "--partition", str(tmp_path / "part.json"), "--run-dir", str(tmp_path / "run"))
@@ -99,6 +103,8 @@ def test_report_refuses_a_provenance_table_with_rows_missing(tmp_path, rows, ok)
         (lambda p: p["figure2"][0].update(batch_size=4096), "figure2[0].batch_size = 4096 is not allowed"),
         (lambda p: p["table1"][0].update(label_flip={"x": 0}), "table1[0].label_flip: key 'x' is not a label"),
         (lambda p: p["figure3"][0]["sweep"].update(alpha=[0.1, "a"]), "figure3[0].alpha = 'a' is not allowed"),
+        (lambda p: p["table3"][0]["sweep"].update(num_clients=[5000]),
+         "table3[0].num_clients = 5000 is not allowed; dataset 'mnist-5k' has 4000 training examples"),
     ],
 )
 def test_config_mistakes_stop_with_one_line_naming_the_key(change, message):

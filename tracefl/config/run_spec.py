@@ -227,6 +227,8 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
     if spec.batch_size > spec.max_client_samples:
         raise bad("batch_size", f"must be <= max_client_samples ({spec.max_client_samples}): a client keeps at "
                                 "most that many examples and needs one full batch")
+    if dataset.train_examples is not None and spec.num_clients > dataset.train_examples:
+        raise bad("num_clients", f"dataset '{spec.dataset}' has {dataset.train_examples} training examples")
     if not 1 <= spec.clients_per_round <= spec.num_clients:
         raise bad("clients_per_round", f"must be between 1 and num_clients ({spec.num_clients})")
     for client in spec.faulty_clients:

