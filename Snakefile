@@ -2,9 +2,17 @@
 # Every rule's shell calls the package CLI (`python -m tracefl <verb>`), so each step also runs by hand.
 # The paper items (targets, wildcards, captions) come from tracefl/report/catalog.py.
 
+import shlex
+
+from snakemake.shell import shell
 from snakemake.utils import min_version
 
 min_version("8.0")
+
+# Jobs run `python -m tracefl`: with this folder on their PYTHONPATH they run this checkout's
+# code, also in a `--sdm conda` environment that has the dependencies but not the package.
+# (Snakemake formats the prefix too: its braces are doubled once more.)
+shell.prefix(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 
 configfile: "config/experiments.yaml"

@@ -150,3 +150,32 @@ def test_catalog_drives_schema_cli_and_wildcards(monkeypatch):
     preset = resolve_preset(config, "p")
     assert [i.name for i in preset.built_items()] == ["table9"]
     assert toy.outputs() == ["results/table9.csv", "results/table9.md", "results/table9.tex"]
+
+
+def test_conda_env_lists_the_package_dependencies():
+    """envs/tracefl.yaml (for --sdm conda) carries pyproject's dependencies, less Snakemake."""
+    import tomllib
+
+    import yaml
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = [d for d in wanted if not d.startswith("snakemake")]
+    env = yaml.safe_load((ROOT / "envs" / "tracefl.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pip == wanted
+
+
+def test_jobs_run_this_checkouts_code(tmp_path):
+    """Each job puts the workflow folder first on PYTHONPATH: another `tracefl` on the path
+    (or none installed, as in a `--sdm conda` environment) does not change what runs."""
+    work = _workdir(tmp_path / "work")
+    fake = tmp_path / "fake" / "tracefl"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("raise SystemExit('the wrong tracefl')")
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "1",
+           "--", "resources/datasets/digits"]
+    env = dict(os.environ, PYTHONPATH=str(fake.parent))
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (work / "resources" / "datasets" / "digits" / "train.npz").is_file()
