@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tracefl.config.errors import InputError
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.data.store import write_dataset
 
@@ -19,7 +20,7 @@ Split = tuple[np.ndarray, np.ndarray]
 Loaded = tuple[Split, Split, dict[str, Any]]
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(InputError):
     """The data could not be fetched (no network and no local copy)."""
 
 

@@ -11,6 +11,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+from tracefl.config.errors import InputError
+
 FAMILIES = ("image", "text")
 # The artifact's training settings per family: CNNs Adam 1e-3, transformers AdamW 5e-5.
 TRAINING_DEFAULTS: dict[str, dict[str, float | str]] = {
@@ -55,7 +57,7 @@ DISPLAY_NAMES = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(InputError):
     """A model's weights, config or tokenizer cannot be loaded here (no network, no package)."""
 
 
