@@ -1,5 +1,11 @@
 """The error types a user sees as one line: a config mistake, or an input that cannot be used."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 
 class ConfigError(ValueError):
     """A configuration value is not allowed; the message names the key and the allowed values."""
@@ -7,11 +13,6 @@ class ConfigError(ValueError):
 
 class InputError(RuntimeError):
     """An input file is missing, corrupt or incomplete; the message names the file and what to do."""
-
-
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 
 @contextmanager
