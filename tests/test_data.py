@@ -52,7 +52,7 @@ def test_unknown_dataset_is_one_line_error():
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.startswith(
-        "unknown dataset 'foo' (key: dataset); allowed: cifar10, dbpedia-14, digits"
+        "unknown dataset 'foo' (key: dataset); allowed: ag-news, cifar10, dbpedia-14, digits"
     )
 
 

@@ -100,9 +100,16 @@ def test_bad_local_dataset_entries_name_the_key(entry, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_a_built_in_name_cannot_be_redeclared():
-    with pytest.raises(ConfigError, match="built-in"):
-        local_datasets({"local_datasets": {"dbpedia-14": _declaration("x.csv")}})
+def test_a_local_copy_of_a_built_in_dataset_replaces_its_source(tmp_path):
+    """A local_datasets entry named like a built-in is the user's copy; absent, the source is used."""
+    here = _csv(tmp_path / "mine.csv")
+    found = local_datasets({"local_datasets": {"dbpedia-14": {**_declaration(here), "num_classes": 14}}})
+    assert found["dbpedia-14"].local_path == str(here) and found["dbpedia-14"].source == "csv"
+    notes: list[str] = []
+    found = local_datasets({"local_datasets": {"dbpedia-14": _declaration(tmp_path / "gone.csv")}}, notes=notes)
+    assert found == {} and notes == [
+        f"local_datasets.dbpedia-14: {tmp_path / 'gone.csv'} does not exist; using the built-in 'dbpedia-14' "
+        "(fancyzhx/dbpedia_14) instead"]
 
 
 def _config(path: str, optional: bool) -> dict:
@@ -135,8 +142,18 @@ def test_optional_entries_are_skipped_when_their_file_is_absent(tmp_path):
 def test_quick_preset_text_panel_follows_the_file(tmp_path, monkeypatch):
     config = yaml_config()
     monkeypatch.chdir(tmp_path)  # ../shared/data/ag_news_test.csv is absent from here
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # and the hub's copy cannot be fetched
     quick = resolve_preset(config, "quick")
-    assert len(quick.items["figure2"]) == 4 and "ag-news" in quick.skipped[0]
+    assert len(quick.items["figure2"]) == 4 and len(quick.skipped) == 2
+    assert "ag_news_test.csv does not exist; using the built-in 'ag-news'" in quick.skipped[0]
+    assert "figure2[4] (ag-news, minilm-l6) skipped: dataset 'ag-news' is on the Hugging Face hub" in quick.skipped[1]
+    # Online (hub reachable): the hub's AG News test split instead of the absent file.
+    from tracefl.data import sources
+
+    monkeypatch.setattr(sources, "hub_unavailable_reason", lambda spec: None)
+    quick = resolve_preset(config, "quick")
+    hub = quick.runs[quick.items["figure2"][-1]]
+    assert len(quick.items["figure2"]) == 5 and (hub.data.source, hub.data.hf_path) == ("hf", "fancyzhx/ag_news")
     (tmp_path / "work").mkdir()
     (tmp_path / "shared" / "data").mkdir(parents=True)
     _csv(tmp_path / "shared" / "data" / "ag_news_test.csv")
@@ -206,3 +223,22 @@ def test_feddebug_jobs_only_for_image_runs(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
     assert counts["train_fl"] == "18" and counts["feddebug"] == "12"
+
+
+def test_ag_news_from_the_hub_is_its_test_split_divided_like_the_local_file(tmp_path):
+    """The built-in ag-news reads the hub's test split (here a folder in hub layout: the same
+    `datasets` loader as the network path) and divides it 80/20 with the dataset's fixed seed."""
+    from tracefl.data.registry import get_dataset_spec
+
+    hub = tmp_path / "ag_news"
+    hub.mkdir()
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, 100)
+    pd.DataFrame({"text": [f"title {i} body {i}" for i in range(100)], "label": labels}).to_csv(hub / "test.csv", index=False)
+    pd.DataFrame({"text": ["unused"] * 8, "label": [0, 1, 2, 3] * 2}).to_csv(hub / "train.csv", index=False)
+    out = download_dataset(get_dataset_spec("ag-news"), tmp_path / "store", source_path=str(hub))
+    x, y = load_split(out, "train")
+    xt, yt = load_split(out, "test")
+    assert len(x) == 80 and len(xt) == 20 and "unused" not in set(x) | set(xt)
+    assert sorted(np.concatenate([y, yt]).tolist()) == sorted(labels.tolist())
+    assert load_meta(out)["origin"].endswith("(test split)")

@@ -16,7 +16,7 @@ from tracefl.config.errors import ConfigError
 from tracefl.config.run_spec import RunSpec
 from tracefl.config.schema import check_config
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings
-from tracefl.data.registry import DatasetSpec, declared_dataset_spec, local_dataset_declaration
+from tracefl.data.registry import DATASETS, DatasetSpec, declared_dataset_spec, local_dataset_declaration
 from tracefl.models.catalog import unavailable_reason
 from tracefl.report import catalog
 
@@ -34,7 +34,7 @@ class Preset:
     dataset_sources: dict[str, str] = field(default_factory=dict)
     # The config's local_datasets, resolved (absolute paths).
     local_datasets: dict[str, DatasetSpec] = field(default_factory=dict)
-    # One line per optional entry left out, saying why.
+    # One line per optional entry left out (or local copy replaced by its source), saying why.
     skipped: list[str] = field(default_factory=list)
 
     def item_runs(self, item: str) -> list[str]:
@@ -60,17 +60,29 @@ def expand_entry(entry: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
     return expanded
 
 
-def local_datasets(config: Mapping[str, Any], base_dir: str | Path | None = None) -> dict[str, DatasetSpec]:
-    """The config's ``local_datasets``, checked; relative paths are taken from ``base_dir`` (cwd)."""
+def local_datasets(
+    config: Mapping[str, Any], base_dir: str | Path | None = None, notes: list[str] | None = None
+) -> dict[str, DatasetSpec]:
+    """The config's ``local_datasets``, checked; relative paths are taken from ``base_dir`` (cwd).
+
+    An entry named like a built-in dataset is the user's copy of it. Where that copy's file
+    is absent, the built-in source is used instead, and a line saying so goes to ``notes``.
+    """
     entries = config.get("local_datasets") or {}
     if not isinstance(entries, Mapping):
         raise ConfigError("local_datasets must map a dataset name to its path, kind, num_classes, ...")
     found: dict[str, DatasetSpec] = {}
     for name, entry in entries.items():
         try:
-            found[str(name)] = declared_dataset_spec(str(name), local_dataset_declaration(str(name), entry, base_dir))
+            spec = declared_dataset_spec(str(name), local_dataset_declaration(str(name), entry, base_dir))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if name in DATASETS and not Path(str(spec.local_path)).exists():
+            if notes is not None:
+                notes.append(f"local_datasets.{name}: {spec.local_path} does not exist; using the built-in "
+                             f"'{name}' ({DATASETS[name].hf_path or DATASETS[name].source}) instead")
+            continue
+        found[str(name)] = spec
     return found
 
 
@@ -89,7 +101,8 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
     data file or its model's package is not on this machine.
     """
     check_config(config)
-    local = local_datasets(config)
+    skipped: list[str] = []
+    local = local_datasets(config, notes=skipped)
     presets = config.get("presets") or {}
     name = name or config.get("preset", "quick")
     if name not in presets:
@@ -98,7 +111,7 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
     defaults = dict(body.get("defaults") or {})
     runs: dict[str, RunSpec] = {}
     items: dict[str, list[str]] = {}
-    skipped: list[str] = []
+    sources = {str(k) for k in (config.get("dataset_sources") or {})}
     for key in catalog.run_keys():
         ids: list[str] = []
         for i, entry in enumerate(body.get(key) or []):
@@ -108,6 +121,10 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
             for values in expand_entry(entry, where):
                 spec = RunSpec.from_mapping({**defaults, **values}, where=where, datasets=local)
                 reason = unavailable(spec)
+                if not reason and optional and spec.dataset not in sources:
+                    from tracefl.data.sources import hub_unavailable_reason
+
+                    reason = hub_unavailable_reason(spec.data)
                 if reason and optional:
                     skipped.append(f"{where} ({spec.dataset}, {spec.model}) skipped: {reason}")
                     continue

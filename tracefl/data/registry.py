@@ -63,6 +63,8 @@ class DatasetSpec:
     max_text_chars: int = 1024
     # Examples in the train split, where known before download (checks the config early).
     train_examples: int | None = None
+    # Hub datasets: take only this split and split it by test_fraction (as a single local file).
+    hub_split: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -158,6 +160,13 @@ DATASETS: dict[str, DatasetSpec] = {
             text_columns=("question_title", "question_content"), label_column="topic",
             train_examples=1_400_000,
         ),
+        # The quick preset's text panel: the hub's 7,600-row test split, split 80/20 like a local
+        # copy of it (its "text" is the title and the description joined by a space).
+        DatasetSpec(
+            name="ag-news", source="hf", kind="text", num_classes=4, display="AG News",
+            hf_path="fancyzhx/ag_news", text_columns=("text",), label_column="label",
+            hub_split="test", train_examples=6_080,
+        ),
     )
 }
 
@@ -193,7 +202,9 @@ def register_local_dataset(
     of any type are remapped to 0..C-1 in sorted order. ``options``: those of
     :func:`local_dataset_spec` (display, text_columns, label_column, mean, std, ...).
     """
-    if isinstance(name, str) and name in DATASETS and name not in _BUILTIN and not replace:
+    if name in _BUILTIN:
+        raise ValueError(f"dataset {name!r} is already registered as a built-in dataset (key: name); choose another name")
+    if isinstance(name, str) and name in DATASETS and not replace:
         raise ValueError(f"dataset {name!r} is already registered (key: name); choose another name or pass replace=True")
     spec = local_dataset_spec(name, path, kind, num_classes, **options)
     DATASETS[name] = spec
@@ -214,12 +225,13 @@ def local_dataset_spec(
     test_fraction: float = 0.2,
     max_text_chars: int = 1024,
 ) -> DatasetSpec:
-    """The description of a user's dataset file (checked), without registering it anywhere."""
+    """The description of a user's dataset file (checked), without registering it anywhere.
+
+    A built-in dataset's name is allowed: the file is the user's copy of that dataset, used
+    instead of fetching it (see ``tracefl.config.presets.local_datasets``)."""
     if not isinstance(name, str) or not re.match(DATASET_NAME_PATTERN, name):
         raise ValueError(f"local dataset name {name!r} is not allowed (key: name); use letters, digits, '-' and '_', "
                          "starting with a letter")
-    if name in _BUILTIN:
-        raise ValueError(f"dataset {name!r} is already registered as a built-in dataset (key: name); choose another name")
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (key: kind); allowed: {', '.join(KINDS)}")
     return DatasetSpec(

@@ -110,6 +110,12 @@ def _load_hf(spec: DatasetSpec, source_path: str | None, cache_dir: Any) -> Load
         splits = datasets.load_dataset(path, cache_dir=str(cache_dir) if cache_dir else None)
     except _network_errors():
         raise _unavailable(spec, f"the Hugging Face hub ({path})") from None
+    if spec.hub_split:  # one split, divided like a single local file
+        if spec.hub_split not in splits:
+            raise ValueError(f"dataset '{spec.name}': {path} has no '{spec.hub_split}' split (has: {', '.join(splits)})")
+        x, y = _hf_split(splits[spec.hub_split], spec)
+        train, test = _split_indices(spec, y)
+        return (x[train], y[train]), (x[test], y[test]), {"origin": f"{path} ({spec.hub_split} split)"}
     out = []
     for split in (spec.train_split, spec.test_split):
         if split not in splits:
@@ -117,13 +123,34 @@ def _load_hf(spec: DatasetSpec, source_path: str | None, cache_dir: Any) -> Load
                 f"dataset '{spec.name}': {path} has no '{split}' split "
                 f"(has: {', '.join(splits)})"
             )
-        ds = splits[split]
-        x = _hf_images(ds, spec) if spec.kind == "image" else _hf_text(ds, spec)
-        _require_columns(spec, ds.column_names, [spec.label_column])
-        labels = ds.select_columns([spec.label_column]).with_format("numpy")[:]
-        y = np.asarray(labels[spec.label_column])
-        out.append((x, y.astype(np.int64)))
+        out.append(_hf_split(splits[split], spec))
     return out[0], out[1], {"origin": str(path)}
+
+
+def _hf_split(ds: Any, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _hf_images(ds, spec) if spec.kind == "image" else _hf_text(ds, spec)
+    _require_columns(spec, ds.column_names, [spec.label_column])
+    labels = ds.select_columns([spec.label_column]).with_format("numpy")[:]
+    return x, np.asarray(labels[spec.label_column]).astype(np.int64)
+
+
+def hub_unavailable_reason(spec: DatasetSpec) -> str | None:
+    """Why ``spec``'s hub data cannot be fetched from here (offline mode, no route), else None.
+
+    Asked only for optional config entries, so that an offline plan skips them with one line."""
+    import os
+    import socket
+
+    if spec.source != "hf":
+        return None
+    if any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+           for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        return f"dataset '{spec.name}' is on the Hugging Face hub and offline mode is on"
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+    except OSError as exc:
+        return f"dataset '{spec.name}' is on the Hugging Face hub, which is not reachable ({exc})"
+    return None
 
 
 def _require_columns(spec: DatasetSpec, have: list[str], need: list[str]) -> None:
