@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,9 +40,10 @@ def replacing(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def _write_text(path: str | Path, write: Callable[[IO[str]], Any]) -> Path:
-    with replacing(path) as tmp, open(tmp, "w") as handle:
-        write(handle)
+def write_text(path: str | Path, text: str) -> Path:
+    """``text`` at ``path``, atomically."""
+    with replacing(path) as tmp:
+        tmp.write_text(text)
     return Path(path)
 
 
@@ -56,8 +57,4 @@ def write_csv(table: "pd.DataFrame", path: str | Path) -> Path:
 def write_json(data: Any, path: str | Path, **dump_args: Any) -> Path:
     """``data`` as JSON at ``path`` (with a final newline), atomically."""
 
-    def write(handle: IO[str]) -> None:
-        json.dump(data, handle, **dump_args)
-        handle.write("\n")
-
-    return _write_text(path, write)
+    return write_text(path, json.dumps(data, **dump_args) + "\n")

@@ -73,11 +73,12 @@ def cmd_partition(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from tracefl.fl.simulation import train_run
 
-    spec = _spec(args)
+    job = _job(args)
+    spec = job.spec if job else _spec(args)
     if args.simulation:
         settings = SimulationSettings.from_mapping(_json(args.simulation, "--simulation"))
     else:
-        settings = _job(args).simulation if args.job else SimulationSettings()
+        settings = job.simulation if job else SimulationSettings()
     table = train_run(spec, args.data_dir, args.partition, args.run_dir, settings, num_cpus=args.cpus)
     print(table.to_string(index=False))
 
@@ -90,11 +91,12 @@ def cmd_provenance(args: argparse.Namespace) -> None:
     from tracefl.report.summary import per_round, per_run
     from tracefl.steps.provenance import run_provenance
 
-    spec = _spec(args)
+    job = _job(args)
+    spec = job.spec if job else _spec(args)
     if args.settings:
         settings = ProvenanceSettings.from_mapping(_json(args.settings, "--settings"))
     else:
-        settings = _job(args).provenance if args.job else ProvenanceSettings()
+        settings = job.provenance if job else ProvenanceSettings()
     table = run_provenance(spec, args.data_dir, args.run_dir, args.out, settings, device=args.device)
     # Averaged per round, then over rounds, as the figures and tables report it.
     summary = per_run(per_round(table, pd.read_csv(Path(args.run_dir) / "rounds.csv")))

@@ -16,7 +16,7 @@ from tracefl.config.errors import ConfigError
 from tracefl.config.run_spec import RunSpec
 from tracefl.config.schema import check_config
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings
-from tracefl.data.registry import DATASETS, DatasetSpec, declared_dataset_spec, local_dataset_declaration
+from tracefl.data.registry import DATASETS, DatasetSpec, declared_dataset_spec, is_builtin, local_dataset_declaration
 from tracefl.models.catalog import unavailable_reason
 from tracefl.report import catalog
 
@@ -77,7 +77,7 @@ def local_datasets(
             spec = declared_dataset_spec(str(name), local_dataset_declaration(str(name), entry, base_dir))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if name in DATASETS and not Path(str(spec.local_path)).exists():
+        if is_builtin(name) and not Path(str(spec.local_path)).exists():
             if notes is not None:
                 notes.append(f"local_datasets.{name}: {spec.local_path} does not exist; using the built-in "
                              f"'{name}' ({DATASETS[name].hf_path or DATASETS[name].source}) instead")

@@ -173,6 +173,10 @@ DATASETS: dict[str, DatasetSpec] = {
 _BUILTIN = frozenset(DATASETS)
 
 
+def is_builtin(name: str) -> bool:
+    return name in _BUILTIN
+
+
 def get_dataset_spec(name: str) -> DatasetSpec:
     """Look a dataset up by name; a typo gets the list of valid names, not a KeyError.
 

@@ -7,6 +7,7 @@ stage reads the local copy through `tracefl.data.store`.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -139,17 +140,25 @@ def hub_unavailable_reason(spec: DatasetSpec) -> str | None:
 
     Asked only for optional config entries, so that an offline plan skips them with one line."""
     import os
-    import socket
 
     if spec.source != "hf":
         return None
     if any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
            for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
         return f"dataset '{spec.name}' is on the Hugging Face hub and offline mode is on"
+    problem = _hub_unreachable()
+    return f"dataset '{spec.name}' is on the Hugging Face hub, which is not reachable ({problem})" if problem else None
+
+
+@lru_cache(maxsize=1)
+def _hub_unreachable() -> str | None:
+    """One connection attempt per process (a sweep asks once per run)."""
+    import socket
+
     try:
         socket.create_connection(("huggingface.co", 443), timeout=3).close()
     except OSError as exc:
-        return f"dataset '{spec.name}' is on the Hugging Face hub, which is not reachable ({exc})"
+        return str(exc)
     return None
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tracefl.config import RunSpec
 from tracefl.config.errors import InputError, reading
+from tracefl.runs.layout import coverage_path
 from tracefl.models.catalog import display_name
 from tracefl.report.summary import per_round, per_run
 
@@ -98,8 +99,8 @@ def _read_provenance(path: Path, expected_rounds: list[int]) -> pd.DataFrame:
     fix = "run the provenance step again"
     with reading(path, fix):
         table = pd.read_csv(path)
-    with reading(Path(f"{path}.json"), fix):
-        recorded = json.loads(Path(f"{path}.json").read_text())
+    with reading(coverage_path(path), fix):
+        recorded = json.loads(coverage_path(path).read_text())
     if recorded.get("rounds") != expected_rounds:
         raise InputError(f"{path}: traced rounds {recorded.get('rounds')}, expected 1..{len(expected_rounds)}; {fix}")
     needed = ["round", "kind", "input_id", "traced_client", "label_held", "label_held_chance"]

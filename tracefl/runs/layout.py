@@ -35,3 +35,9 @@ def read_meta(run_dir: str | Path, rnd: int) -> dict[str, Any]:
     path = round_dir(run_dir, rnd) / META
     with reading(path, RETRAIN), open(path) as handle:
         return json.load(handle)
+
+
+def coverage_path(table: str | Path) -> Path:
+    """``provenance.csv`` -> ``provenance.csv.json``: the rounds and row count a complete table holds
+    (written before the table, so a reader can tell a cut file from a whole one)."""
+    return Path(f"{table}.json")

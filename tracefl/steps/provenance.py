@@ -22,6 +22,7 @@ from tracefl.provenance import reweight_by_data_size, trace
 from tracefl.provenance.metrics import faulty_metrics, label_metrics
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.layout import coverage_path
 from tracefl.runs.load import round_models
 
 logger = logging.getLogger(__name__)
@@ -130,11 +131,6 @@ def trace_round(
     return pd.concat(frames, ignore_index=True).reindex(columns=PROVENANCE_COLUMNS)
 
 
-def completeness_path(out_csv: str | Path) -> Path:
-    """``provenance.csv`` -> ``provenance.csv.json``: the rounds and row count it must hold."""
-    return Path(f"{out_csv}.json")
-
-
 def coverage(rounds: list[int], table: pd.DataFrame) -> dict:
     return {"rounds": [int(r) for r in rounds], "rows": int(len(table))}
 
@@ -164,6 +160,6 @@ def run_provenance(
                 "faulty_traced_data_size"):
         table[key] = table[key].astype("Int64")
     # What a complete table holds, written first: a reader can tell a cut file from a whole one.
-    write_json(coverage(rounds, table), completeness_path(out_csv), sort_keys=True)
+    write_json(coverage(rounds, table), coverage_path(out_csv), sort_keys=True)
     write_csv(table, out_csv)
     return table

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracefl.config import Preset, RunSpec
-from tracefl.runs.layout import completed_rounds, read_meta
+from tracefl.runs.layout import completed_rounds, coverage_path, read_meta
 
 BAR = 20
 
@@ -38,7 +38,7 @@ def run_status(preset: Preset, run_id: str, results: Path) -> RunStatus:
     return RunStatus(
         run_id, spec, len(done), accuracy,
         trained=(run_dir / "rounds.csv").is_file(),
-        traced=(run_dir / "provenance.csv").is_file() and Path(f"{run_dir / 'provenance.csv'}.json").is_file(),
+        traced=(run_dir / "provenance.csv").is_file() and coverage_path(run_dir / "provenance.csv").is_file(),
         feddebug=(run_dir / "feddebug.csv").is_file() if needs_feddebug else None,
     )
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from tracefl.atomic import replacing
+from tracefl.atomic import write_text
 from tracefl.config import resolve_preset
 from tracefl.config.job import Job
 from tracefl.data.registry import get_dataset_spec
@@ -42,8 +42,7 @@ def job_file(run_id):
 
 def write_job_file(text, path, log):
     """Write a job file atomically (a half-written one never looks complete)."""
-    with replacing(path) as tmp:
-        tmp.write_text(f"{text}\n")
+    write_text(path, f"{text}\n")
     Path(log).write_text(f"wrote {path}\n")
 
 
