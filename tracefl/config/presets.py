@@ -34,8 +34,10 @@ class Preset:
     dataset_sources: dict[str, str] = field(default_factory=dict)
     # The config's local_datasets, resolved (absolute paths).
     local_datasets: dict[str, DatasetSpec] = field(default_factory=dict)
-    # One line per optional entry left out (or local copy replaced by its source), saying why.
+    # One line per optional entry left out, saying why.
     skipped: list[str] = field(default_factory=list)
+    # One line per local copy of a built-in dataset replaced by its source (the file is absent).
+    notes: list[str] = field(default_factory=list)
 
     def item_runs(self, item: str) -> list[str]:
         """Run ids of a paper item, in panel order (an item may draw on another's runs)."""
@@ -102,7 +104,8 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
     """
     check_config(config)
     skipped: list[str] = []
-    local = local_datasets(config, notes=skipped)
+    notes: list[str] = []
+    local = local_datasets(config, notes=notes)
     presets = config.get("presets") or {}
     name = name or config.get("preset", "quick")
     if name not in presets:
@@ -144,6 +147,7 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
         dataset_sources={str(k): str(v) for k, v in (config.get("dataset_sources") or {}).items()},
         local_datasets=local,
         skipped=skipped,
+        notes=notes,
     )
 
 

@@ -16,7 +16,7 @@ from tracefl.report import catalog
 PRESET = resolve_preset(config, config.get("preset"))
 DATA_DIR = PRESET.data_dir
 RUNS = PRESET.runs
-for _line in PRESET.skipped:
+for _line in PRESET.notes + PRESET.skipped:
     print(f"tracefl: {_line}", file=sys.stderr)
 
 
