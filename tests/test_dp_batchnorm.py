@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tracefl.fl.arrays import as_float_arrays, clamp_running_variances, keep_step_counters
+from tracefl.flower.arrays import as_float_arrays, clamp_running_variances, keep_step_counters
 
 
 def _trained_bn_state():

@@ -240,7 +240,7 @@ def test_aggregation_does_not_depend_on_reply_order():
     """With 3+ clients per round (quick: 4, paper: 10) arrival order must not change the bits."""
     from flwr.app import ArrayRecord, MetricRecord, RecordDict
 
-    from tracefl.fl.strategy import CapturingFedAvg
+    from tracefl.flower.strategy import SeededFedAvg
 
     def replies():
         out = []
@@ -252,7 +252,7 @@ def test_aggregation_does_not_depend_on_reply_order():
 
     results = []
     for order in ([0, 1, 2, 3], [3, 1, 0, 2], [2, 3, 1, 0]):
-        strategy = CapturingFedAvg({str(c): 100 + c for c in range(4)}, 4, seed=1)
+        strategy = SeededFedAvg({str(c): 100 + c for c in range(4)}, 4, seed=1)
         batch = replies()
         aggregated, _ = strategy.aggregate_train(1, [batch[i] for i in order])
         results.append(aggregated.to_torch_state_dict()["w"])

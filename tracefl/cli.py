@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tracefl.config import ConfigError, ProvenanceSettings, RunSpec, SimulationSettings, find_run, load_preset
 from tracefl.config.errors import InputError
+from tracefl.config.settings import CLIENT_WEIGHTINGS, DEFAULT_LAYER_DECAY
 from tracefl.report import catalog
 
 
@@ -71,7 +72,7 @@ def cmd_partition(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from tracefl.fl.simulation import train_run
+    from tracefl.flower.simulation import train_run
 
     job = _job(args)
     spec = job.spec if job else _spec(args)
@@ -147,6 +148,35 @@ def cmd_status(args: argparse.Namespace) -> None:
         time.sleep(args.watch)
 
 
+def cmd_explain(args: argparse.Namespace) -> None:
+    """Which client is responsible for each input's prediction, in one round or every round."""
+    from tracefl.explain import load_run
+    from tracefl.explain.describe import describe, describe_rounds
+    from tracefl.explain.inputs import read_inputs
+    from tracefl.explain.plot import plot_round, plot_rounds
+
+    kwargs = _json(args.model_kwargs, "--model-kwargs") if args.model_kwargs else None
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ConfigError("--model-kwargs must be a JSON object of keyword arguments")
+    run = load_run(args.run_dir, args.model, kwargs)
+    if args.round != "all" and not args.round.isdigit():
+        raise ConfigError(f"--round must be a round number or 'all' (recorded: {run.rounds[0]}..{run.rounds[-1]})")
+    rnd = args.round if args.round == "all" else int(args.round)
+    if rnd != "all":
+        run.meta(rnd)  # an unknown round fails here, before the inputs are read
+    model = run.models(run.rounds[-1])[0] if args.tokenizer else None
+    inputs = read_inputs(args.inputs, args.tokenizer, args.max_length, args.text_column, model)
+    options = {"layer_decay": args.layer_decay, "client_weighting": args.client_weighting}
+    result = run.explain(inputs, rnd, device=args.device, **options)
+    if rnd == "all":
+        print(describe_rounds(result))
+        path = plot_rounds(result, args.out)
+    else:
+        print(describe(result))
+        path = plot_round(result, args.out)
+    print(f"wrote {path}")
+
+
 def cmd_schema(args: argparse.Namespace) -> None:
     """Print (or write) the config's JSON schema, generated from the settings' declarations."""
     from tracefl.config.schema import SCHEMA_FILE, schema_text
@@ -218,6 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("--watch", type=float, default=0, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("explain", help="which client is responsible for a prediction: any recorded run")
+    p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
+    p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
+                   help="function returning the run's (untrained) model; default: the run's job.json")
+    p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the factory")
+    p.add_argument("--round", default="all", help="a round number, or 'all' to follow the inputs across rounds")
+    p.add_argument("--inputs", required=True, help=".npy/.pt tensors (a batch), or .csv/.txt texts with --tokenizer")
+    p.add_argument("--tokenizer", default=None, help="for texts: a project text model, a tokenizer folder or a hub id")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    p.add_argument("--text-column", default="text", help="the CSV column that holds the texts")
+    p.add_argument("--layer-decay", type=float, default=DEFAULT_LAYER_DECAY)
+    p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="explain.png", help="the bar chart (one round) or line chart (all rounds)")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("schema", help="print the config's JSON schema (--write: into workflow/schemas)")
     p.add_argument("--write", action="store_true")

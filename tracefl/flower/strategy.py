@@ -1,15 +1,15 @@
-"""FedAvg with reproducible client sampling that keeps every client's trained model.
+"""FedAvg with reproducible client sampling and a reproducible order of aggregation.
 
 Flower's own sampling uses the unseeded module-level ``random`` over node ids that
 change every simulation; here participants are chosen among partition ids by a seed
 derived from (run seed, round) and mapped to node ids. ``make_strategy`` wraps it in
-Flower's server-side DP when the run asks for it.
+Flower's server-side DP when the run asks for it; the provenance recorder
+(:mod:`tracefl.flower.recorder`) wraps the result and keeps every client's model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
@@ -27,18 +27,8 @@ def sample_participants(available: list[str], per_round: int, seed: int, rnd: in
     return sorted((available[i] for i in chosen), key=int)
 
 
-@dataclass
-class CapturedReply:
-    """One client's reply as the aggregation saw it (after any server-side clipping)."""
-
-    client_id: str
-    num_examples: int
-    arrays: ArrayRecord
-    metrics: dict = field(default_factory=dict)
-
-
-class CapturingFedAvg(FedAvg):
-    """FedAvg that samples by seed and records the replies it aggregates."""
+class SeededFedAvg(FedAvg):
+    """FedAvg that samples participants by seed and aggregates them in partition-id order."""
 
     def __init__(self, node_of_client: dict[str, int], clients_per_round: int, seed: int) -> None:
         super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=1)
@@ -46,7 +36,6 @@ class CapturingFedAvg(FedAvg):
         self.clients_per_round = clients_per_round
         self.seed = seed
         self.last_participants: list[str] = []
-        self.captured: list[CapturedReply] = []
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -63,21 +52,7 @@ class CapturingFedAvg(FedAvg):
     def aggregate_train(self, server_round: int, replies: Iterable[Message]):
         # Arrival order varies between simulations and float sums of 3+ clients depend on
         # it: aggregate in partition-id order so the same seed gives the same bits.
-        replies = sorted(replies, key=_reply_order)
-        self.captured = []
-        for msg in replies:
-            if msg.has_error():
-                continue
-            metrics = dict(msg.content["metrics"])
-            self.captured.append(
-                CapturedReply(
-                    client_id=str(int(metrics["partition-id"])),
-                    num_examples=int(metrics["num-examples"]),
-                    arrays=msg.content["arrays"],
-                    metrics=metrics,
-                )
-            )
-        return super().aggregate_train(server_round, replies)
+        return super().aggregate_train(server_round, sorted(replies, key=_reply_order))
 
 
 def _reply_order(msg: Message) -> tuple[int, int]:
@@ -87,18 +62,14 @@ def _reply_order(msg: Message) -> tuple[int, int]:
     return (1, int(msg.content["metrics"]["partition-id"]))
 
 
-def make_strategy(spec: RunSpec, node_of_client: dict[str, int]) -> tuple[Strategy, CapturingFedAvg]:
-    """FedAvg that captures client models, wrapped in Flower's server-side DP when configured.
-
-    Returns (strategy to drive, inner FedAvg whose captured replies are the clipped ones).
-    """
-    inner = CapturingFedAvg(node_of_client, spec.clients_per_round, spec.seed)
+def make_strategy(spec: RunSpec, node_of_client: dict[str, int]) -> Strategy:
+    """Seeded FedAvg, wrapped in Flower's server-side DP when the run asks for it."""
+    inner = SeededFedAvg(node_of_client, spec.clients_per_round, spec.seed)
     if spec.dp_clip > 0:
-        wrapped = DifferentialPrivacyServerSideFixedClipping(
+        return DifferentialPrivacyServerSideFixedClipping(
             inner,
             noise_multiplier=spec.dp_noise,
             clipping_norm=spec.dp_clip,
             num_sampled_clients=min(spec.clients_per_round, len(node_of_client)),
         )
-        return wrapped, inner
-    return inner, inner
+    return inner

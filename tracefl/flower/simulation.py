@@ -17,8 +17,8 @@ from tracefl.config import RunSpec, SimulationSettings
 from tracefl.config.errors import InputError
 from tracefl.data.partition import load_partition
 from tracefl.data.store import load_split
-from tracefl.fl.client_app import make_client_app
-from tracefl.fl.server_app import make_server_app
+from tracefl.flower.client_app import make_client_app
+from tracefl.flower.server_app import make_server_app
 from tracefl.runs.checkpoint import completed_rounds
 from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
 from tracefl.runs.rounds import write_rounds_table

@@ -1,0 +1,1 @@
+"""A quickstart-shaped Flower app that records its rounds for TraceFL."""

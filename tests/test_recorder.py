@@ -1,0 +1,297 @@
+"""The provenance recorder around real Flower strategies, and explaining what it recorded.
+
+Strategies are driven through their public calls with replies built here (no Ray, no
+network): what the recorder stores and what the strategies compute can then be compared
+exactly. The Deployment Engine test (tests/test_deployment.py) runs the same recorder in
+a real Flower app.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
+from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, FedAdam, FedAvg, FedProx
+from flwr.supercore.task_identity import TaskIdentity
+from torch import nn
+
+from tracefl import load_run
+from tracefl.cli import main as cli
+from tracefl.flower import ProvenanceRecorder, label_counts_metric
+from tracefl.provenance import trace
+from tracefl.runs.checkpoint import read_client, read_global, read_meta
+
+NODES = [101, 102, 103]
+
+
+class _Grid:
+    """The part of a Grid that strategies' ``configure_train`` uses: the connected node ids."""
+
+    def get_node_ids(self):
+        return list(NODES)
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():
+    """Instruction messages carry the run and task ids of the process (a ServerApp's)."""
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    yield
+    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+
+
+class SmallNet(nn.Module):
+    """An image model that is not in tracefl's model registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def _reply(instruction: Message, arrays: ArrayRecord, metrics: dict) -> Message:
+    metadata = Metadata(run_id=1, message_id="", src_node_id=instruction.metadata.dst_node_id, dst_node_id=0,
+                        reply_to_message_id="", group_id="", created_at=time.time(), ttl=3600,
+                        message_type=instruction.metadata.message_type)
+    return Message(content=RecordDict({"arrays": arrays, "metrics": MetricRecord(metrics)}), metadata=metadata)
+
+
+def _local_update(arrays: ArrayRecord, rnd: int, node: int, scale: float) -> ArrayRecord:
+    """A client's "training": the arrays it received plus a seeded step of its own."""
+    g = torch.Generator().manual_seed(rnd * 1000 + node)
+    state = arrays.to_torch_state_dict()
+    return ArrayRecord({k: v + scale * torch.randn(v.shape, generator=g) for k, v in state.items()})
+
+
+def _drive(strategy, initial: ArrayRecord, rounds: int, *, scale: float = 0.05, partition_ids: bool = True,
+           examples=(30, 50, 20), label_counts: bool = True):
+    """Rounds of configure -> replies -> aggregate, as ``Strategy.start`` runs them; returns each
+    round's (aggregated arrays, replies sent)."""
+    arrays, history = initial, []
+    for rnd in range(1, rounds + 1):
+        replies = []
+        for instruction in strategy.configure_train(rnd, arrays, ConfigRecord({}), _Grid()):
+            node = instruction.metadata.dst_node_id
+            i = NODES.index(node)
+            metrics = {"num-examples": examples[i], "train_loss": 0.1 * i}
+            if partition_ids:
+                metrics["partition-id"] = i
+            if label_counts:
+                metrics["label-counts"] = label_counts_metric([i, i, (i + 1) % 5], 5)
+            replies.append(_reply(instruction, _local_update(arrays, rnd, node, scale), metrics))
+        # Arrival in node order: FedAvg's float sums depend on the order of the replies.
+        replies.sort(key=lambda m: m.metadata.src_node_id)
+        aggregated, _ = strategy.aggregate_train(rnd, replies)
+        history.append((aggregated, replies))
+        arrays = aggregated
+    return history
+
+
+def _initial() -> ArrayRecord:
+    torch.manual_seed(0)
+    return ArrayRecord(SmallNet().state_dict())
+
+
+def _fedavg():
+    return FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=3, min_train_nodes=3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _fedavg,
+        lambda: FedProx(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=3, proximal_mu=0.1),
+        lambda: FedAdam(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=3, eta=0.05),
+    ],
+    ids=["FedAvg", "FedProx", "FedAdam"],
+)
+def test_recorder_changes_nothing_the_strategy_computes(tmp_path, make):
+    plain = _drive(make(), _initial(), rounds=3)
+    recorded = _drive(ProvenanceRecorder(make(), run_dir=tmp_path), _initial(), rounds=3)
+    for rnd, ((a, _), (b, replies)) in enumerate(zip(plain, recorded), start=1):
+        sa, sb = a.to_torch_state_dict(), b.to_torch_state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), f"round {rnd}: the global model changed"
+        on_disk = read_global(tmp_path, rnd)
+        assert all(torch.equal(on_disk[k], sb[k]) for k in sb), f"round {rnd}: the recorded global differs"
+        meta = read_meta(tmp_path, rnd)
+        assert meta["participants"] == ["0", "1", "2"]
+        assert meta["num_examples"] == {"0": 30, "1": 50, "2": 20}
+        assert meta["label_counts"]["1"] == {"0": 0, "1": 2, "2": 1, "3": 0, "4": 0}
+        for reply in replies:
+            sent = reply.content["arrays"].to_torch_state_dict()
+            kept = read_client(tmp_path, rnd, str(reply.content["metrics"]["partition-id"]))
+            assert all(torch.equal(sent[k], kept[k]) for k in sent)
+
+
+def test_with_flowers_dp_wrapper_the_clipped_replies_and_the_noised_global_are_recorded(tmp_path):
+    clip = 0.5
+    dp = DifferentialPrivacyServerSideFixedClipping(_fedavg(), noise_multiplier=0.2, clipping_norm=clip,
+                                                    num_sampled_clients=3)
+    recorder = ProvenanceRecorder(dp, run_dir=tmp_path)
+    initial = _initial()
+    (aggregated, _), = _drive(recorder, initial, rounds=1, scale=1.0)  # updates far above the clipping norm
+    sent = initial.to_torch_state_dict()
+    clients = {c: read_client(tmp_path, 1, c) for c in ("0", "1", "2")}
+    for state in clients.values():
+        norm = torch.sqrt(sum(((state[k] - sent[k]) ** 2).sum() for k in sent))
+        assert norm == pytest.approx(clip, rel=1e-4)  # the clipped update, not the one the client sent
+    noised = aggregated.to_torch_state_dict()
+    on_disk = read_global(tmp_path, 1)
+    assert all(torch.equal(on_disk[k], noised[k]) for k in noised)
+    weights = {"0": 30, "1": 50, "2": 20}
+    mean = {k: sum(weights[c] * clients[c][k] for c in clients) / 100 for k in sent}
+    assert not all(torch.allclose(mean[k], noised[k]) for k in sent)  # the noise is in what was recorded
+    assert read_meta(tmp_path, 1)["strategy"] == "DifferentialPrivacyServerSideFixedClipping"
+
+
+def test_replies_without_a_partition_id_are_named_by_node_and_round_one_starts_a_new_record(tmp_path):
+    stale = tmp_path / "rounds" / "0007"
+    stale.mkdir(parents=True)
+    (stale / "meta.json").write_text("{}")
+    recorder = ProvenanceRecorder(_fedavg(), run_dir=tmp_path)
+    _drive(recorder, _initial(), rounds=1, partition_ids=False, label_counts=False)
+    meta = read_meta(tmp_path, 1)
+    assert meta["participants"] == [str(n) for n in NODES]
+    assert "label_counts" not in meta
+    assert not stale.exists()
+
+
+def _record_run(tmp_path, make_model, rounds=2, scale=0.05):
+    torch.manual_seed(0)
+    run_dir = tmp_path / "run"
+    _drive(ProvenanceRecorder(_fedavg(), run_dir=run_dir), ArrayRecord(make_model().state_dict()), rounds, scale=scale)
+    return run_dir
+
+
+def _models_of_round(run_dir, rnd, make_model):
+    def build(state):
+        model = make_model()
+        model.load_state_dict(state)
+        return model.eval()
+
+    clients = {c: build(read_client(run_dir, rnd, c)) for c in read_meta(run_dir, rnd)["participants"]}
+    return build(read_global(run_dir, rnd)), clients
+
+
+def _module(tmp_path, monkeypatch, source: str, name: str):
+    """A user's own module in the working directory, where ``MODULE:FACTORY`` finds it."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop(name, None)
+
+
+IMAGE_MODULE = """
+    import torch
+    from torch import nn
+
+    class SmallNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 8 * 8, 5)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+    def make_net():
+        return SmallNet()
+"""
+
+
+def test_explaining_an_image_model_outside_the_registry_equals_trace(tmp_path, monkeypatch, capsys):
+    _module(tmp_path, monkeypatch, IMAGE_MODULE, "user_models")
+    import user_models
+
+    run_dir = _record_run(tmp_path, user_models.make_net)
+    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    expected = trace(*_models_of_round(run_dir, 2, user_models.make_net), x)
+
+    run = load_run(run_dir, model="user_models:make_net")
+    got = run.explain(x, round=2, device="cpu")
+    assert got.client_ids == expected.client_ids and got.traced == expected.traced
+    assert torch.equal(got.scores, expected.scores) and torch.equal(got.predicted, expected.predicted)
+    every = run.explain(x, round="all", device="cpu")
+    assert [e.round for e in every] == [1, 2] and torch.equal(every[1].scores, expected.scores)
+
+    np.save(tmp_path / "inputs.npy", x.numpy())
+    assert cli(["explain", "--run-dir", str(run_dir), "--model", "user_models:make_net", "--round", "2",
+                "--inputs", "inputs.npy", "--out", "explain.png", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert re.findall(r"traced to client (\S+)", out) == expected.traced
+    for i, traced in enumerate(expected.traced):
+        k = expected.client_ids.index(traced)
+        assert f"contribution {float(expected.scores[i, k]):.3f}  <- traced" in out
+    assert (tmp_path / "explain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert cli(["explain", "--run-dir", str(run_dir), "--model", "user_models:make_net", "--round", "all",
+                "--inputs", "inputs.npy", "--out", "rounds.png", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("contribution per round") == 6 and (tmp_path / "rounds.png").stat().st_size > 0
+
+
+TEXT_MODULE = """
+    from transformers import BertConfig, BertForSequenceClassification
+
+    def tiny_classifier(vocab_size=30522):
+        config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=64, num_labels=5)
+        return BertForSequenceClassification(config)
+"""
+
+
+def test_explaining_a_text_model_outside_the_registry_equals_trace(tmp_path, monkeypatch, capsys):
+    from tracefl.explain.inputs import tokenize
+    from tracefl.models.catalog import minilm_dir
+
+    _module(tmp_path, monkeypatch, TEXT_MODULE, "user_text_models")
+    import user_text_models
+
+    run_dir = _record_run(tmp_path, user_text_models.tiny_classifier, scale=0.02)
+    texts = ["Stocks rallied as the central bank held rates.", "The striker scored twice in the final.",
+             "A new chip doubles battery life."]
+    (tmp_path / "texts.csv").write_text("text\n" + "\n".join(f'"{t}"' for t in texts) + "\n")
+    tokenizer = str(minilm_dir())
+    inputs = tokenize(texts, tokenizer, 24, user_text_models.tiny_classifier())
+    expected = trace(*_models_of_round(run_dir, 2, user_text_models.tiny_classifier), inputs)
+
+    got = load_run(run_dir, model=user_text_models.tiny_classifier).explain(inputs, round=2, device="cpu")
+    assert got.traced == expected.traced and torch.equal(got.scores, expected.scores)
+
+    assert cli(["explain", "--run-dir", str(run_dir), "--model", "user_text_models:tiny_classifier",
+                "--model-kwargs", '{"vocab_size": 30522}', "--round", "2", "--inputs", "texts.csv",
+                "--tokenizer", tokenizer, "--max-length", "24", "--out", "text.png", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert re.findall(r"traced to client (\S+)", out) == expected.traced
+    assert (tmp_path / "text.png").stat().st_size > 0
+
+
+def test_explain_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
+    _module(tmp_path, monkeypatch, IMAGE_MODULE, "user_models_bad")
+    import user_models_bad
+
+    run_dir = _record_run(tmp_path, user_models_bad.make_net, rounds=1)
+    np.save(tmp_path / "inputs.npy", np.zeros((2, 1, 8, 8), dtype=np.float32))
+    cases = [
+        (["--model", "user_models_bad:make_net", "--round", "5"], "no round 5; recorded rounds: 1-1"),
+        (["--model", "user_models_bad:nothing"], "has no attribute 'nothing'"),
+        (["--model", "no_such_module:f"], "cannot import no_such_module"),
+        ([], "no job.json to say which model the run trained"),
+        (["--model", "torch.nn:Identity"], "do not fit the model"),
+    ]
+    for extra, message in cases:
+        code = cli(["explain", "--run-dir", str(run_dir), "--inputs", "inputs.npy", *extra])
+        err = capsys.readouterr().err
+        assert code in (1, 2) and message in err and len(err.strip().splitlines()) == 1, (extra, err)
+    code = cli(["explain", "--run-dir", str(tmp_path / "nowhere"), "--model", "user_models_bad:make_net",
+                "--inputs", "inputs.npy"])
+    assert code == 1 and "no recorded rounds" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Explanations as pictures: bars of every client's contribution (one round), or lines across rounds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from tracefl.explain.describe import _client_key, contribution
+from tracefl.explain.recorded import Explanation
+
+MAX_PANELS = 12  # inputs drawn; the text output covers every input
+
+
+def _figure(n: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
+
+
+def plot_round(explanation: Explanation, path: str | Path) -> Path:
+    """Per input, a bar per participating client; the traced client's bar is highlighted."""
+    n = min(len(explanation.traced), MAX_PANELS)
+    fig, axes = _figure(max(n, 1))
+    for i, ax in enumerate(axes[:n]):
+        values = explanation.scores[i].tolist()
+        colours = ["tab:red" if c == explanation.traced[i] else "tab:blue" for c in explanation.client_ids]
+        ax.bar(range(len(values)), values, color=colours)
+        ax.set_xticks(range(len(values)), explanation.client_ids, rotation=90 if len(values) > 12 else 0)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("client")
+        ax.set_ylabel("contribution")
+        ax.set_title(f"input {i}: predicted {int(explanation.predicted[i])} -> client {explanation.traced[i]}",
+                     fontsize=9)
+    fig.suptitle(f"TraceFL: client contributions to the global model's prediction, round {explanation.round}",
+                 fontsize=10)
+    return _save(fig, path)
+
+
+def plot_rounds(explanations: list[Explanation], path: str | Path) -> Path:
+    """Per input, one line per client across rounds (gaps where a client did not take part)."""
+    clients = sorted({c for e in explanations for c in e.client_ids}, key=_client_key)
+    rounds = [e.round for e in explanations]
+    n = min(len(explanations[0].traced), MAX_PANELS)
+    fig, axes = _figure(max(n, 1))
+    for i, ax in enumerate(axes[:n]):
+        for client in clients:
+            ax.plot(rounds, [contribution(e, i, client) for e in explanations], marker="o", markersize=3,
+                    label=f"client {client}")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("round")
+        ax.set_ylabel("contribution")
+        ax.set_title(f"input {i}", fontsize=9)
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.suptitle("TraceFL: each client's contribution to the prediction, per round", fontsize=10)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from tracefl.atomic import replacing
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=150)
+    plt.close(fig)
+    return path
