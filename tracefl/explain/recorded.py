@@ -23,9 +23,8 @@ from tracefl.models.device import resolve_device
 from tracefl.models.inputs import Inputs
 from tracefl.provenance import trace
 from tracefl.runs.checkpoint import read_client, read_global
+from tracefl.runs.layout import JOB as JOB_FILE
 from tracefl.runs.layout import completed_rounds, read_meta
-
-JOB_FILE = "job.json"
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The Flower ClientApp of one run: local training of the partition a node serves.
 
-Built by a factory that closes over the run's settings (the dataset's description
-included), so simulation workers need no registry or config lookup.
+``train_partition`` does the work; ``make_client_app`` (the simulation of the ``train``
+step) closes over the run's settings, with the dataset's description, so simulation
+workers need no registry or config lookup; :mod:`tracefl.flower.app` (``flwr run``)
+reads them from the run config.
 """
 
 from __future__ import annotations
@@ -33,50 +35,69 @@ def _architecture(name: str, num_classes: int) -> torch.nn.Module:
     return build_model(name, num_classes, pretrained=False)
 
 
+def partition_query(msg: Message, context: Context) -> Message:
+    """Answer the server's question: which partition does this node serve?"""
+    info = ConfigRecord({"partition-id": int(context.node_config["partition-id"])})
+    return Message(RecordDict({"info": info}), reply_to=msg)
+
+
+def train_partition(
+    msg: Message,
+    context: Context,
+    spec: RunSpec,
+    dataset_dir: str | Path,
+    partition_path: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+) -> Message:
+    """Train the received model on this node's partition; reply with it and its metrics."""
+    torch.set_num_threads(max(1, threads))
+    dataset = spec.data
+    client_id = str(int(context.node_config["partition-id"]))
+    rnd = int(msg.content["config"]["server-round"])
+    model = _architecture(spec.model, dataset.num_classes)
+    received = msg.content["arrays"].to_torch_state_dict()
+    model.load_state_dict(received)
+    faulty = int(client_id) in spec.faulty_clients
+    x, y = client_tensors(
+        dataset,
+        dataset_dir,
+        partition_path,
+        client_id,
+        spec.flip_map if faulty else None,
+        model=spec.model,
+        max_length=spec.max_length,
+    )
+    loss = train_local(
+        model,
+        x,
+        y,
+        epochs=spec.local_epochs,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        optimizer=spec.optimizer,
+        seed=derive_seed(spec.seed, "train", rnd, client_id),
+        device=resolve_device(device),
+    )
+    metrics = MetricRecord({"num-examples": num_rows(x), "partition-id": int(client_id), "train-loss": loss})
+    state = model.state_dict()
+    if spec.dp_clip > 0:
+        state = keep_step_counters(state, received)
+    return Message(RecordDict({"arrays": as_float_arrays(state), "metrics": metrics}), reply_to=msg)
+
+
 def make_client_app(
     spec: RunSpec, dataset_dir: str | Path, partition_path: str | Path, device: str = "auto", threads: int = 1
 ) -> ClientApp:
+    """The client app of one run, for ``run_simulation`` (the ``flwr run`` app is :mod:`tracefl.flower.app`)."""
     app = ClientApp()
-    dataset = spec.data
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:
-        info = ConfigRecord({"partition-id": int(context.node_config["partition-id"])})
-        return Message(RecordDict({"info": info}), reply_to=msg)
+        return partition_query(msg, context)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        torch.set_num_threads(max(1, threads))
-        client_id = str(int(context.node_config["partition-id"]))
-        rnd = int(msg.content["config"]["server-round"])
-        model = _architecture(spec.model, dataset.num_classes)
-        received = msg.content["arrays"].to_torch_state_dict()
-        model.load_state_dict(received)
-        faulty = int(client_id) in spec.faulty_clients
-        x, y = client_tensors(
-            dataset,
-            dataset_dir,
-            partition_path,
-            client_id,
-            spec.flip_map if faulty else None,
-            model=spec.model,
-            max_length=spec.max_length,
-        )
-        loss = train_local(
-            model,
-            x,
-            y,
-            epochs=spec.local_epochs,
-            batch_size=spec.batch_size,
-            lr=spec.lr,
-            optimizer=spec.optimizer,
-            seed=derive_seed(spec.seed, "train", rnd, client_id),
-            device=resolve_device(device),
-        )
-        metrics = MetricRecord({"num-examples": num_rows(x), "partition-id": int(client_id), "train-loss": loss})
-        state = model.state_dict()
-        if spec.dp_clip > 0:
-            state = keep_step_counters(state, received)
-        return Message(RecordDict({"arrays": as_float_arrays(state), "metrics": metrics}), reply_to=msg)
+        return train_partition(msg, context, spec, dataset_dir, partition_path, device, threads)
 
     return app

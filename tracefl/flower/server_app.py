@@ -42,7 +42,10 @@ def node_of_client(grid: Grid, expected: int, clients: set[str]) -> dict[str, in
     deadline = time.time() + 120
     while len(node_ids := list(grid.get_node_ids())) < expected:
         if time.time() > deadline:
-            raise RuntimeError(f"only {len(node_ids)} of {expected} simulated nodes came up")
+            raise RuntimeError(
+                f"only {len(node_ids)} of {expected} nodes came up: the run has {expected} clients, one per node "
+                f"(with flwr run: --federation-config num-supernodes={expected})"
+            )
         time.sleep(0.5)
     messages = [
         Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=node, message_type=MessageType.QUERY)

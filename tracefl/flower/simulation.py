@@ -82,13 +82,7 @@ def train_run(
     whose ``rounds.csv`` was removed (a forced rerun), are trained again from round 1.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_training_inputs(spec, dataset_dir, partition_path)
-    fingerprint = run_fingerprint(spec, partition_path)
-    reason = reason_to_start_over(run_dir, spec.rounds, fingerprint)
-    if reason:
-        print(f"tracefl: {spec.run_id}: {reason}; training again from round 1", file=sys.stderr, flush=True)
-        shutil.rmtree(run_dir / "rounds")
+    fingerprint = start_or_resume(spec, dataset_dir, partition_path, run_dir)
     if len(completed_rounds(run_dir)) < spec.rounds:
         threads = max(1, int(settings.client_cpus))
         quiet_flower_logs()
@@ -98,6 +92,24 @@ def train_run(
             num_supernodes=spec.num_clients,
             backend_config=backend_config(settings, num_cpus),
         )
+    return finish_training(spec, run_dir)
+
+
+def start_or_resume(spec: RunSpec, dataset_dir: str | Path, partition_path: str | Path, run_dir: str | Path) -> str:
+    """Check the inputs, clear rounds that must not be continued; returns the run's fingerprint."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_training_inputs(spec, dataset_dir, partition_path)
+    fingerprint = run_fingerprint(spec, partition_path)
+    reason = reason_to_start_over(run_dir, spec.rounds, fingerprint)
+    if reason:
+        print(f"tracefl: {spec.run_id}: {reason}; training again from round 1", file=sys.stderr, flush=True)
+        shutil.rmtree(run_dir / "rounds")
+    return fingerprint
+
+
+def finish_training(spec: RunSpec, run_dir: str | Path) -> pd.DataFrame:
+    """``rounds.csv`` once every round is on disk (the training step's output); an error otherwise."""
     done = completed_rounds(run_dir)
     if len(done) < spec.rounds:
         raise RuntimeError(

@@ -1,6 +1,7 @@
-"""Where a run's rounds live, and which are complete: read without torch (status, resume checks).
+"""Where a run's files live, and which rounds are complete: read without torch (status, resume checks).
 
-Layout under a run directory::
+Under the results folder: ``runs/{run}/`` (a run directory, with its ``job.json``) and
+``partitions/{dataset}/{partition}.json``. Layout under a run directory::
 
     rounds/0003/global.safetensors
     rounds/0003/clients/{client_id}.safetensors
@@ -16,7 +17,23 @@ from typing import Any
 from tracefl.config.errors import reading
 
 META = "meta.json"
+JOB = "job.json"
 RETRAIN = "delete the run's rounds/ folder and train it again"
+
+
+def run_path(run_id: str, results: str = "results") -> str:
+    """The run directory of ``run_id`` (the workflow's and ``flwr run``'s)."""
+    return f"{results}/runs/{run_id}"
+
+
+def job_path(run_id: str, results: str = "results") -> str:
+    """The job file of ``run_id``: everything its jobs need to know about it."""
+    return f"{run_path(run_id, results)}/{JOB}"
+
+
+def partition_path(dataset: str, partition_id: str, results: str = "results") -> str:
+    """The partition file of a dataset (runs that agree on its settings share it)."""
+    return f"{results}/partitions/{dataset}/{partition_id}.json"
 
 
 def round_dir(run_dir: str | Path, rnd: int) -> Path:

@@ -12,6 +12,7 @@ from tracefl.config import resolve_preset
 from tracefl.config.job import Job
 from tracefl.data.registry import get_dataset_spec
 from tracefl.report import catalog
+from tracefl.runs import layout
 
 PRESET = resolve_preset(config, config.get("preset"))
 DATA_DIR = PRESET.data_dir
@@ -37,7 +38,7 @@ def run_spec(run_id):
 
 def job_file(run_id):
     """The file that tells a job everything about its run (written by rule job_file)."""
-    return f"results/runs/{run_id}/job.json"
+    return layout.job_path(run_id)
 
 
 def write_job_file(text, path, log):
@@ -53,7 +54,7 @@ def job_json(run_id):
 
 def partition_path(run_id):
     spec = RUNS[run_id]
-    return f"results/partitions/{spec.dataset}/{spec.partition_id}.json"
+    return layout.partition_path(spec.dataset, spec.partition_id)
 
 
 def partition_run(dataset, partition):
