@@ -118,22 +118,24 @@ def test_quickstart_app_on_the_deployment_engine_is_recorded_and_explained(tmp_p
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "final accuracy" in proc.stdout, proc.stdout + proc.stderr
 
+    sys.path.insert(0, str(APP))
+    try:
+        from quickstart.task import Net, load_test, teacher
+    finally:
+        sys.path.remove(str(APP))
     from tracefl.runs.layout import completed_rounds, read_meta
 
     assert completed_rounds(run_dir) == [1, 2]
     meta = read_meta(run_dir, 2)
     assert meta["participants"] == ["0", "1", "2"] and meta["strategy"] == "FedAvg"
     assert sum(meta["num_examples"].values()) == 1797 - 300  # every training image, once
-    held = {c: {int(k) for k, n in counts.items() if n} for c, counts in meta["label_counts"].items()}
-    assert held == {"0": {0, 3, 6, 9}, "1": {1, 4, 7}, "2": {2, 5, 8}}
+    counts = meta["label_counts"]
+    for label in range(10):  # the recorded label counts are the ones the clients sent
+        assert max(counts, key=lambda c: counts[c][str(label)]) == str(teacher(label, 3))
 
-    sys.path.insert(0, str(APP))
-    try:
-        from quickstart.task import Net, load_test
-    finally:
-        sys.path.remove(str(APP))
     x, y = load_test()
-    np.save(tmp_path / "inputs.npy", x[:40].numpy())
+    N = 100
+    np.save(tmp_path / "inputs.npy", x[:N].numpy())
     explain = subprocess.run(
         [sys.executable, "-m", "tracefl", "explain", "--run-dir", str(run_dir), "--model", "quickstart.task:Net",
          "--round", "2", "--inputs", str(tmp_path / "inputs.npy"), "--out", str(tmp_path / "explain.png"),
@@ -148,14 +150,16 @@ def test_quickstart_app_on_the_deployment_engine_is_recorded_and_explained(tmp_p
 
     run = load_run(run_dir, model=Net)
     global_model, clients = run.models(2)
-    expected = trace(global_model, clients, x[:40])
+    expected = trace(global_model, clients, x[:N])
     printed = [line.rsplit(" ", 1)[-1] for line in explain.stdout.splitlines() if "traced to client" in line]
     assert printed == expected.traced
-    # Each label is taught by one client: a correct prediction should trace to it.
-    correct = [i for i in range(40) if int(expected.predicted[i]) == int(y[i])]
-    assert correct, "the model predicted none of 40 test images correctly"
-    to_teacher = [expected.traced[i] == str(int(y[i]) % 3) for i in correct]
-    assert sum(to_teacher) / len(correct) >= 0.8, (sum(to_teacher), len(correct))
+    # Each label is taught mostly (80%) by one client: a correct prediction should trace to it far
+    # more often than a random pick of a client does (1/3). The label-count rule ("the client with the
+    # most examples of the label") gets 100% here by construction; this checks the wiring, not TraceFL.
+    correct = [i for i in range(N) if int(expected.predicted[i]) == int(y[i])]
+    assert correct, "the model predicted none of the test images correctly"
+    to_teacher = [expected.traced[i] == str(teacher(int(y[i]), 3)) for i in correct]
+    assert sum(to_teacher) / len(correct) >= 0.6, (sum(to_teacher), len(correct))
 
 
 def test_the_workflow_is_a_flower_app_and_flwr_run_trains_the_same_models(tmp_path):

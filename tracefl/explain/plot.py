@@ -34,7 +34,7 @@ def plot_round(explanation: Explanation, path: str | Path) -> Path:
         colours = ["tab:red" if c == explanation.traced[i] else "tab:blue" for c in explanation.client_ids]
         ax.bar(range(len(values)), values, color=colours)
         ax.set_xticks(range(len(values)), explanation.client_ids, rotation=90 if len(values) > 12 else 0)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.05)
         ax.set_xlabel("client")
         ax.set_ylabel("contribution")
         ax.set_title(f"input {i}: predicted {int(explanation.predicted[i])} -> client {explanation.traced[i]}",
@@ -46,18 +46,23 @@ def plot_round(explanation: Explanation, path: str | Path) -> Path:
 
 def plot_rounds(explanations: list[Explanation], path: str | Path) -> Path:
     """Per input, one line per client across rounds (gaps where a client did not take part)."""
+    from matplotlib.ticker import MaxNLocator
+
     clients = sorted({c for e in explanations for c in e.client_ids}, key=_client_key)
     rounds = [e.round for e in explanations]
     n = min(len(explanations[0].traced), MAX_PANELS)
     fig, axes = _figure(max(n, 1))
     for i, ax in enumerate(axes[:n]):
+        ax.axhline(0, color="0.85", linewidth=0.8)
         for client in clients:
             ax.plot(rounds, [contribution(e, i, client) for e in explanations], marker="o", markersize=3,
                     label=f"client {client}")
-        ax.set_ylim(0, 1)
+        ax.set_ylim(-0.03, 1.05)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("round")
         ax.set_ylabel("contribution")
-        ax.set_title(f"input {i}", fontsize=9)
+        last = explanations[-1]
+        ax.set_title(f"input {i}: predicted {int(last.predicted[i])} in round {last.round}", fontsize=9)
     axes[0].legend(fontsize=7, ncol=2)
     fig.suptitle("TraceFL: each client's contribution to the prediction, per round", fontsize=10)
     return _save(fig, path)

@@ -1,5 +1,6 @@
 """The ServerApp: FedAvg, wrapped in tracefl's ProvenanceRecorder (the two lines marked)."""
 
+import torch
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
@@ -15,6 +16,7 @@ def main(grid: Grid, context: Context) -> None:
     strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=3, min_train_nodes=3)
     strategy = ProvenanceRecorder(strategy, run_dir=context.run_config["run-dir"])  # <- TraceFL
     x_test, y_test = load_test()
+    torch.manual_seed(0)  # the same initial model in every run
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
         model = Net()
