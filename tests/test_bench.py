@@ -52,3 +52,49 @@ def test_main_prints_and_writes_the_table(tmp_path, capsys):
     assert "| tiny-cnn | 2 | 2 | 128 |" in printed
     assert list(pd.read_csv(csv).columns) == COLUMNS
     assert "| tiny-cnn | 2 | 2 |" in md.read_text()
+
+
+def test_next_to_training_times_the_engine_alone_and_beside_a_load_that_it_stops():
+
+    from tracefl.bench import contention
+
+    started = []
+    real_start = contention.start_load
+
+    def start(threads):
+        proc = real_start(threads)
+        started.append(proc)
+        return proc
+
+    contention.start_load = start
+    try:
+        frame = contention.next_to_training(["tiny-cnn"], n=4, k=2, threads=1, load_threads=1, repeats=1,
+                                            settle_s=0.5)
+    finally:
+        contention.start_load = real_start
+    assert list(frame.columns) == contention.CONTENTION_COLUMNS
+    row = frame.iloc[0]
+    assert row["alone_s_per_input"] > 0 and row["loaded_s_per_input"] > 0
+    assert row["slowdown"] == row["loaded_s_per_input"] / row["alone_s_per_input"]
+    assert started and all(p.poll() is not None for p in started)  # the load is stopped
+    assert "| tiny-cnn | 4 | 2 | 1 | 1 |" in contention.contention_markdown(frame)
+
+
+def test_job_threads_follow_the_request_then_slurm_and_waiting_threads_sleep(monkeypatch):
+    from tracefl import threads
+
+    for name in (*threads.THREAD_VARIABLES, "OMP_WAIT_POLICY", "SLURM_CPUS_PER_TASK"):
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert threads.configure_threads(1) == 1
+        assert torch.get_num_threads() == 1
+        assert all(threads.os.environ[v] == "1" for v in threads.THREAD_VARIABLES)
+        assert threads.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+        assert threads.available_cpus() == 3 and threads.configure_threads(None) == 3
+        monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+        threads.configure_threads(2)
+        assert threads.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"  # a user's own choice stays
+    finally:
+        torch.set_num_threads(before)

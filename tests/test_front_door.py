@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tracefl.config import ConfigError, RunSpec, load_config, resolve_preset
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.runs.checkpoint import read_global, write_round
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.data.partition import load_partition, partition_labels, write_partition
 
 

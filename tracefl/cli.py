@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tracefl.config import ConfigError, ProvenanceSettings, RunSpec, SimulationSettings, find_run, load_preset
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.config.settings import CLIENT_WEIGHTINGS, DEFAULT_LAYER_DECAY
 from tracefl.report import catalog
 
@@ -214,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partition", required=True)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--simulation", default=None, help="simulation settings as JSON")
-    p.add_argument("--cpus", type=int, default=None, help="CPUs the Ray backend may use (default: all)")
+    p.add_argument("--cpus", type=int, default=None,
+                   help="CPUs the Ray backend may use, and the server's threads (default: SLURM's cpus per task, "
+                   "else every CPU this process may use)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("provenance", help="trace every round of a trained run")
@@ -224,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--settings", default=None, help="provenance settings as JSON")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
     p.set_defaults(func=cmd_provenance)
 
     p = sub.add_parser("feddebug", help="FedDebug baseline on every round of a faulty-client run")
@@ -232,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--inputs", type=int, default=None, help="generated inputs per round (default: FedDebug's 10)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
     p.set_defaults(func=cmd_feddebug)
 
     p = sub.add_parser("report", help="build a figure or table of the paper from finished runs")
@@ -263,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="explain.png", help="the bar chart (one round) or line chart (all rounds)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("schema", help="print the config's JSON schema (--write: into workflow/schemas)")
@@ -274,13 +282,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Verbs that compute with torch: their threads follow ``--threads`` (``--cpus`` for training).
+COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # the benchmark parses its own options (argparse cannot pass them through)
+        from tracefl.threads import prefer_sleeping_threads
+
+        prefer_sleeping_threads()  # before torch loads, as `python -m tracefl.bench` does
         from tracefl.bench import main as bench_main
 
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.verb in COMPUTE_VERBS:  # before torch loads: OpenMP reads its settings once
+        from tracefl.threads import configure_threads
+
+        configure_threads(getattr(args, "threads", None) or getattr(args, "cpus", None))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)

@@ -9,11 +9,12 @@ package ``__init__`` loads its submodules lazily, so torch is not loaded before 
 
 from __future__ import annotations
 
-import os
 import sys
 
 if __name__ == "__main__" and "torch" not in sys.modules:  # OpenMP reads it once, at load
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from tracefl.threads import prefer_sleeping_threads
+
+    prefer_sleeping_threads()
 
 from tracefl.bench.cli import main  # noqa: E402  (after the environment is set)
 

@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, help="write the table as CSV here")
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--next-to-training", action="store_true",
+                        help="instead of the table above: the engine's time per input alone and next to a "
+                        "training load in another process, at the largest N (slowdown per model)")
+    parser.add_argument("--load-threads", type=int, default=None,
+                        help="threads of the training load (default: --threads)")
     return parser
 
 
@@ -80,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the table; exit status 1 if any traced client disagrees."""
     args = build_parser().parse_args(argv)
     log = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    if args.next_to_training:
+        return _next_to_training(args, log)
     start = time.perf_counter()
     frame = run_benchmark(
         models=args.models, sizes=args.sizes, clients=args.clients, chunk_size=args.chunk_size,
@@ -112,3 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.markdown.write_text("\n".join([header, "", table, "", *notes]) + "\n")
     compared = frame[frame["compared"] > 0]
     return 0 if bool(compared["traced_agree"].all()) else 1
+
+
+def _next_to_training(args: argparse.Namespace, log) -> int:
+    from tracefl.bench.contention import contention_markdown, next_to_training
+
+    threads = args.threads or torch.get_num_threads()
+    start = time.perf_counter()
+    frame = next_to_training(args.models, max(args.sizes), args.clients, threads,
+                             args.load_threads or threads, repeats=args.repeats, log=log)
+    print(f"Provenance next to a training job: device cpu, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, torch {torch.__version__}, {platform.machine()}, "
+          f"{os.cpu_count()} CPUs; wall {time.perf_counter() - start:.0f} s")
+    print()
+    print(contention_markdown(frame))
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.csv, index=False)
+    return 0

@@ -4,7 +4,7 @@ Imports neither torch nor matplotlib, so the Snakemake controller can read the c
 without the ML stack.
 """
 
-from tracefl.config.errors import ConfigError
+from tracefl.errors import ConfigError
 from tracefl.config.presets import Preset, expand_entry, find_run, load_config, load_preset, local_datasets, resolve_preset
 from tracefl.config.run_spec import RunSpec, validate_run
 from tracefl.config.schema import check_config, config_schema, config_schema_error

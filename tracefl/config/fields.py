@@ -12,7 +12,7 @@ from dataclasses import Field, field, fields
 from functools import lru_cache
 from typing import Any
 
-from tracefl.config.errors import ConfigError
+from tracefl.errors import ConfigError
 
 _MISSING = object()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracefl.config.errors import InputError, reading
+from tracefl.errors import InputError, reading
 from tracefl.config.run_spec import RunSpec
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings
 

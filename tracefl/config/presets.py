@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from tracefl.config.errors import ConfigError
+from tracefl.errors import ConfigError
 from tracefl.config.run_spec import RunSpec
 from tracefl.config.schema import check_config
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tracefl.config.errors import ConfigError
+from tracefl.errors import ConfigError
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.models.catalog import (

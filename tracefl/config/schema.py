@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from tracefl.config.errors import ConfigError
+from tracefl.errors import ConfigError
 from tracefl.config.fields import describe_schema, setting_fields, setting_schemas
 from tracefl.config.run_spec import RunSpec
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings

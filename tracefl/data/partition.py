@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tracefl.atomic import write_json
-from tracefl.config.errors import InputError, reading
+from tracefl.errors import InputError, reading
 from tracefl.config.run_spec import check_setting
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.data.store import write_dataset
 

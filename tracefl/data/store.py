@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tracefl.config.errors import reading
+from tracefl.errors import reading
 
 SPLITS = ("train", "test")
 Split = tuple[np.ndarray, np.ndarray]

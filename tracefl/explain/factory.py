@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tracefl.config.errors import ConfigError
+from tracefl.errors import ConfigError
 
 
 def load_factory(name: str, kwargs: Mapping[str, Any] | None = None) -> Callable[[], Any]:

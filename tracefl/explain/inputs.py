@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tracefl.config.errors import ConfigError, InputError, reading
+from tracefl.errors import ConfigError, InputError, reading
 from tracefl.models.inputs import Inputs
 
 TENSOR_SUFFIXES = (".npy", ".pt", ".pth")

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.explain.factory import load_factory
 from tracefl.models.device import resolve_device
 from tracefl.models.inputs import Inputs

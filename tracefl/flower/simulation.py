@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 import warnings
@@ -14,7 +13,7 @@ import torch
 from flwr.simulation import run_simulation
 
 from tracefl.config import RunSpec, SimulationSettings
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.data.partition import load_partition
 from tracefl.data.store import load_split
 from tracefl.flower.client_app import make_client_app
@@ -22,6 +21,7 @@ from tracefl.flower.server_app import make_server_app
 from tracefl.runs.checkpoint import completed_rounds
 from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
 from tracefl.runs.rounds import write_rounds_table
+from tracefl.threads import available_cpus
 
 
 def quiet_flower_logs() -> None:
@@ -51,7 +51,7 @@ def backend_config(settings: SimulationSettings, num_cpus: int | None = None) ->
             "num_cpus": settings.client_cpus,
             "num_gpus": settings.client_gpus if use_gpu else 0.0,
         },
-        "init_args": {"include_dashboard": False, "num_cpus": num_cpus or os.cpu_count() or 1},
+        "init_args": {"include_dashboard": False, "num_cpus": num_cpus or available_cpus()},
     }
 
 

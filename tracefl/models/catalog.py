@@ -11,7 +11,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 
 FAMILIES = ("image", "text")
 # The artifact's training settings per family: CNNs Adam 1e-3, transformers AdamW 5e-5.

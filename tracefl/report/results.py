@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from tracefl.config import RunSpec
-from tracefl.config.errors import InputError, reading
+from tracefl.errors import InputError, reading
 from tracefl.runs.layout import coverage_path
 from tracefl.models.catalog import display_name
 from tracefl.report.summary import per_round, per_run

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import torch
 from safetensors.torch import load_file, save_file
 
-from tracefl.config.errors import reading
+from tracefl.errors import reading
 from tracefl.runs.layout import META, RETRAIN, completed_rounds, read_meta, round_dir  # noqa: F401 (re-exported)
 
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tracefl.config.errors import reading
+from tracefl.errors import reading
 
 META = "meta.json"
 JOB = "job.json"

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from tracefl.atomic import write_csv
 from tracefl.baselines.feddebug import DEFAULT_NUM_INPUTS, DEFAULT_THRESHOLD, feddebug_localize, generate_inputs
 from tracefl.config import RunSpec
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.data.transforms import IMAGE_SHAPE
 from tracefl.models.device import resolve_device
 from tracefl.runs.checkpoint import completed_rounds

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from tracefl.atomic import write_csv, write_json
 from tracefl.config import ProvenanceSettings, RunSpec
-from tracefl.config.errors import InputError
+from tracefl.errors import InputError
 from tracefl.data.tensors import server_tensors
 from tracefl.models.device import resolve_device
 from tracefl.models.inference import predict

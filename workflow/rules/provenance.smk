@@ -15,7 +15,7 @@ rule provenance:
         "results/logs/provenance/{run}.log",
     threads: 2
     shell:
-        "python -m tracefl provenance --job {input.job} --data-dir {input.data} "
+        "python -m tracefl provenance --job {input.job} --threads {threads} --data-dir {input.data} "
         "--run-dir results/runs/{wildcards.run} --out {output} > {log} 2>&1"
 
 
@@ -32,5 +32,5 @@ rule feddebug:
         "results/logs/feddebug/{run}.log",
     threads: 2
     shell:
-        "python -m tracefl feddebug --job {input.job} --run-dir results/runs/{wildcards.run} "
+        "python -m tracefl feddebug --job {input.job} --threads {threads} --run-dir results/runs/{wildcards.run} "
         "--out {output} > {log} 2>&1"
