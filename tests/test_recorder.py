@@ -295,3 +295,25 @@ def test_explain_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
     code = cli(["explain", "--run-dir", str(tmp_path / "nowhere"), "--model", "user_models_bad:make_net",
                 "--inputs", "inputs.npy"])
     assert code == 1 and "no recorded rounds" in capsys.readouterr().err
+
+
+def test_an_app_that_sends_plain_lists_of_arrays_is_explained_by_position(tmp_path):
+    """Flower apps that build ``ArrayRecord(list_of_ndarrays)`` name the arrays 0, 1, ...: they
+    are loaded into the model's state_dict in order."""
+    torch.manual_seed(0)
+    model = SmallNet()
+    as_list = ArrayRecord([v.numpy() for v in model.state_dict().values()])
+    assert list(as_list.keys())[:2] == ["0", "1"]
+    run_dir = tmp_path / "run"
+    _drive(ProvenanceRecorder(_fedavg(), run_dir=run_dir), as_list, rounds=1)
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    got = load_run(run_dir, model=SmallNet).explain(x, round=1, device="cpu")
+
+    def by_position(state):
+        net = SmallNet()
+        net.load_state_dict(dict(zip(net.state_dict(), (state[k] for k in sorted(state, key=int)))))
+        return net.eval()
+
+    clients = {c: by_position(read_client(run_dir, 1, c)) for c in ("0", "1", "2")}
+    expected = trace(by_position(read_global(run_dir, 1)), clients, x)
+    assert got.traced == expected.traced and torch.equal(got.scores, expected.scores)
