@@ -64,6 +64,15 @@ def cmd_download(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_fixtures(args: argparse.Namespace) -> None:
+    """Small offline datasets in the schema of the paper's sources (for `--config fixtures=DIR`)."""
+    from tracefl.data.fixtures import write_fixtures
+
+    rows = {"train": args.train_rows, "test": args.test_rows}
+    for name, path in write_fixtures(args.out, args.datasets, rows).items():
+        print(f"wrote {path} ({name})")
+
+
 def cmd_partition(args: argparse.Namespace) -> None:
     from tracefl.steps.partition import partition_run
 
@@ -201,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--source-path", default=None, help="local file/dir instead of the hub")
     p.set_defaults(func=cmd_download)
+
+    from tracefl.data.fixtures import DEFAULT_ROWS, fixture_names
+
+    p = sub.add_parser("fixtures", help="small offline stand-ins of the paper's datasets, in their sources' schema")
+    p.add_argument("--out", required=True, help="the folder to write; then --config fixtures=FOLDER")
+    p.add_argument("--datasets", nargs="+", choices=fixture_names(), default=None, help="default: all")
+    p.add_argument("--train-rows", type=int, default=DEFAULT_ROWS["train"])
+    p.add_argument("--test-rows", type=int, default=DEFAULT_ROWS["test"])
+    p.set_defaults(func=cmd_fixtures)
 
     p = sub.add_parser("partition", help="Dirichlet non-IID partition of a dataset's train split")
     _add_run_args(p)

@@ -114,7 +114,8 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
     defaults = dict(body.get("defaults") or {})
     runs: dict[str, RunSpec] = {}
     items: dict[str, list[str]] = {}
-    sources = {str(k) for k in (config.get("dataset_sources") or {})}
+    dataset_sources = {**fixture_sources(config), **{str(k): str(v) for k, v in (config.get("dataset_sources") or {}).items()}}
+    sources = set(dataset_sources)
     for key in catalog.run_keys():
         ids: list[str] = []
         for i, entry in enumerate(body.get(key) or []):
@@ -144,11 +145,26 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
         provenance=ProvenanceSettings.from_mapping(body.get("provenance") or {}, f"presets.{name}.provenance"),
         simulation=SimulationSettings.from_mapping(body.get("simulation") or {}, f"presets.{name}.simulation"),
         data_dir=str(config.get("data_dir", "resources/datasets")),
-        dataset_sources={str(k): str(v) for k, v in (config.get("dataset_sources") or {}).items()},
+        dataset_sources=dataset_sources,
         local_datasets=local,
         skipped=skipped,
         notes=notes,
     )
+
+
+def fixture_sources(config: Mapping[str, Any]) -> dict[str, str]:
+    """``fixtures: DIR`` -> a dataset source per fixture folder in DIR (``python -m tracefl fixtures``).
+
+    Entries of ``dataset_sources`` win over a fixture of the same dataset.
+    """
+    folder = config.get("fixtures")
+    if not folder:
+        return {}
+    root = Path(str(folder)).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"fixtures = {str(folder)!r} is not a folder; write one with "
+                          f"python -m tracefl fixtures --out {folder}")
+    return {p.name: str(p.resolve()) for p in sorted(root.iterdir()) if p.is_dir()}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -72,6 +72,9 @@ def config_schema() -> dict[str, Any]:
                 "preset": {"type": "string", "description": "which preset the workflow builds (a key of presets)"},
                 "data_dir": {"type": "string"},
                 "dataset_sources": {"type": "object", "additionalProperties": {"type": "string"}},
+                "fixtures": {"type": ["string", "null"],
+                             "description": "a folder written by `python -m tracefl fixtures`: its datasets are read "
+                             "from there instead of the network"},
                 "local_datasets": {
                     "type": "object",
                     "propertyNames": {"type": "string", "pattern": DATASET_NAME_PATTERN},
