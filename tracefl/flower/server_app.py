@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
@@ -61,19 +62,14 @@ def node_of_client(grid: Grid, expected: int, clients: set[str]) -> dict[str, in
     return mapping
 
 
-def make_server_app(
-    spec: RunSpec,
-    dataset_dir: str | Path,
-    partition_path: str | Path,
-    run_dir: str | Path,
-    device: str = "auto",
-    fingerprint: str = "",
-) -> ServerApp:
+def make_server_app(*args: Any, **kwargs: Any) -> ServerApp:
+    """A ServerApp whose main runs :func:`run_rounds` with these arguments (after ``grid``):
+    the ``train`` step's simulation. ``flwr run .`` uses :mod:`tracefl.flower.app` instead."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_rounds(grid, spec, dataset_dir, partition_path, run_dir, device, fingerprint)
+        run_rounds(grid, *args, **kwargs)
 
     return app
 
