@@ -27,6 +27,12 @@ class Job:
         return {"run": self.spec.to_job_dict(), "provenance": self.provenance.to_dict(),
                 "simulation": self.simulation.to_dict()}
 
+    def to_json(self) -> str:
+        """The job file's text (the workflow's rule and ``flwr run`` write the same bytes)."""
+        import json
+
+        return json.dumps(self.to_dict(), sort_keys=True, indent=1)
+
 
 def read_job(path: str | Path) -> Job:
     """The job written by the workflow at ``path`` (checked like the config it came from)."""

@@ -85,8 +85,6 @@ def _resolve(items: tuple[tuple[str, str], ...]) -> AppRun:
 
 def prepare_inputs(run: AppRun) -> None:
     """Dataset, partition and job file where the workflow keeps them (each made once)."""
-    import json
-
     from tracefl.atomic import write_text
     from tracefl.data.sources import download_dataset
     from tracefl.steps.partition import partition_run
@@ -95,7 +93,7 @@ def prepare_inputs(run: AppRun) -> None:
         download_dataset(run.spec.data, run.dataset_dir, source_path=run.dataset_source)
     if not run.partition_path.is_file():
         partition_run(run.spec, run.dataset_dir, run.partition_path)
-    write_text(run.run_dir / layout.JOB, json.dumps(run.job.to_dict(), sort_keys=True, indent=1) + "\n")
+    write_text(run.run_dir / layout.JOB, run.job.to_json() + "\n")
 
 
 server_app = ServerApp()

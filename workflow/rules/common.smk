@@ -48,8 +48,7 @@ def write_job_file(text, path, log):
 
 
 def job_json(run_id):
-    job = Job(RUNS[run_id], PRESET.provenance, PRESET.simulation)
-    return json.dumps(job.to_dict(), sort_keys=True, indent=1)
+    return Job(RUNS[run_id], PRESET.provenance, PRESET.simulation).to_json()
 
 
 def partition_path(run_id):
