@@ -173,7 +173,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     rnd = args.round if args.round == "all" else int(args.round)
     if rnd != "all":
         run.meta(rnd)  # an unknown round fails here, before the inputs are read
-    model = run.models(run.rounds[-1])[0] if args.tokenizer else None
+    model = run.template() if args.tokenizer else None  # which token tensors its forward takes
     inputs = read_inputs(args.inputs, args.tokenizer, args.max_length, args.text_column, model)
     options = {"layer_decay": args.layer_decay, "client_weighting": args.client_weighting}
     result = run.explain(inputs, rnd, device=args.device, **options)

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tracefl.runs.layout import client_order
+
 DEFAULT_THRESHOLD = 0.003
 DEFAULT_NUM_INPUTS = 10  # the artifact's R
 
@@ -278,11 +280,6 @@ def localize_from_activations(
 # ----------------------------------------------------------------------------- driver
 
 
-def _id_key(cid: str) -> tuple[int, int, str]:
-    s = str(cid)
-    return (0, int(s), s) if s.isdigit() else (1, 0, s)
-
-
 def feddebug_localize(
     client_models: Mapping[str, nn.Module],
     inputs: Tensor,
@@ -304,7 +301,7 @@ def feddebug_localize(
     """
     if not client_models:
         raise ValueError("no client models")
-    ids = sorted((str(c) for c in client_models), key=_id_key)
+    ids = sorted((str(c) for c in client_models), key=client_order)
     by_id = {str(c): m for c, m in client_models.items()}
     if len(by_id) != len(client_models):
         raise ValueError("client ids collide once converted to str")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from tracefl.explain.recorded import Explanation
+from tracefl.runs.layout import client_order
 
 
 def describe(explanation: Explanation) -> str:
@@ -21,7 +22,7 @@ def describe(explanation: Explanation) -> str:
 
 def describe_rounds(explanations: list[Explanation]) -> str:
     """Per input, a table of every client's contribution in every round (blank: not a participant)."""
-    clients = sorted({c for e in explanations for c in e.client_ids}, key=_client_key)
+    clients = all_clients(explanations)
     n_inputs = len(explanations[0].traced) if explanations else 0
     lines = []
     for i in range(n_inputs):
@@ -41,5 +42,6 @@ def contribution(explanation: Explanation, input_index: int, client: str) -> flo
     return float(explanation.scores[input_index, explanation.client_ids.index(client)])
 
 
-def _client_key(client: str) -> tuple[int, int | str]:
-    return (0, int(client)) if client.isdigit() else (1, client)
+def all_clients(explanations: list[Explanation]) -> list[str]:
+    """Every client that took part in any of the rounds, in client-id order."""
+    return sorted({c for e in explanations for c in e.client_ids}, key=client_order)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tracefl.explain.describe import _client_key, contribution
+from tracefl.explain.describe import all_clients, contribution
 from tracefl.explain.recorded import Explanation
 
 MAX_PANELS = 12  # inputs drawn; the text output covers every input
@@ -48,7 +48,7 @@ def plot_rounds(explanations: list[Explanation], path: str | Path) -> Path:
     """Per input, one line per client across rounds (gaps where a client did not take part)."""
     from matplotlib.ticker import MaxNLocator
 
-    clients = sorted({c for e in explanations for c in e.client_ids}, key=_client_key)
+    clients = all_clients(explanations)
     rounds = [e.round for e in explanations]
     n = min(len(explanations[0].traced), MAX_PANELS)
     fig, axes = _figure(max(n, 1))

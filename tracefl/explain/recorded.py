@@ -7,7 +7,6 @@ gives on the same models.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,9 @@ from tracefl.explain.factory import load_factory
 from tracefl.models.device import resolve_device
 from tracefl.models.inputs import Inputs
 from tracefl.provenance import trace
-from tracefl.runs.checkpoint import read_client, read_global
 from tracefl.runs.layout import JOB as JOB_FILE
 from tracefl.runs.layout import completed_rounds, read_meta
+from tracefl.runs.load import models_of_round
 
 
 @dataclass
@@ -69,14 +68,21 @@ class RecordedRun:
 
     def models(self, rnd: int, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, nn.Module]]:
         """(global model, participants' models by client id) of round ``rnd``, in eval mode."""
-        meta = self.meta(rnd)
-        where = f"{self.run_dir} round {rnd}"
-        global_model = self._model(read_global(self.run_dir, rnd), f"{where} global").to(device)
-        clients = {
-            c: self._model(read_client(self.run_dir, rnd, c), f"{where} client {c}").to(device)
-            for c in meta["participants"]
-        }
+        global_model, clients, _ = self._round(rnd, device)
         return global_model, clients
+
+    def _round(self, rnd: int, device: str | torch.device) -> tuple[nn.Module, dict[str, nn.Module], dict]:
+        self._check_round(rnd)
+        return models_of_round(self.template(), self.run_dir, rnd, device)
+
+    def template(self) -> nn.Module:
+        """The (untrained) model the factory builds, built once; every round's models are copies."""
+        if self._template is None:
+            built = self.factory()
+            if not isinstance(built, nn.Module):
+                raise InputError(f"the model factory returned {type(built).__name__}, not a torch.nn.Module")
+            self._template = built
+        return self._template
 
     def explain(
         self,
@@ -94,8 +100,8 @@ class RecordedRun:
             return [self.explain(inputs, r, device, **trace_options) for r in self.rounds]
         rnd = self.rounds[-1] if round is None else int(round)
         dev = resolve_device(device)
-        global_model, clients = self.models(rnd, dev)
-        examples = {str(c): int(n) for c, n in self.meta(rnd).get("num_examples", {}).items()}
+        global_model, clients, meta = self._round(rnd, dev)
+        examples = {str(c): int(n) for c, n in meta.get("num_examples", {}).items()}
         if trace_options.get("client_weighting", "none") != "none":
             trace_options.setdefault("client_num_examples", examples)
         result = trace(global_model, clients, inputs, device=dev, **trace_options)
@@ -104,39 +110,6 @@ class RecordedRun:
     def _check_round(self, rnd: int) -> None:
         if rnd not in self.rounds:
             raise InputError(f"{self.run_dir}: no round {rnd}; recorded rounds: {_span(self.rounds)}")
-
-    def _model(self, state: Mapping[str, Tensor], where: str) -> nn.Module:
-        if self._template is None:
-            built = self.factory()
-            if not isinstance(built, nn.Module):
-                raise InputError(f"the model factory returned {type(built).__name__}, not a torch.nn.Module")
-            self._template = built
-        model = copy.deepcopy(self._template)
-        load_state(model, state, where)
-        return model.eval()
-
-
-def load_state(model: nn.Module, state: Mapping[str, Tensor], where: str) -> None:
-    """Load recorded arrays into ``model``: by name, or in order where the app sent a plain
-    list of arrays (Flower's ``ArrayRecord(list_of_ndarrays)`` names them 0, 1, ...)."""
-    own = model.state_dict()
-    if set(state) == set(own):
-        named = dict(state)
-    elif len(state) == len(own) and all(k.isdigit() for k in state):
-        named = dict(zip(own, (state[k] for k in sorted(state, key=int))))
-    else:
-        missing = sorted(set(own) - set(state))[:3]
-        raise InputError(
-            f"{where}: the recorded arrays do not fit the model ({len(state)} arrays for {len(own)} "
-            f"entries of its state_dict; missing e.g. {missing}); is --model the factory the run trained?"
-        )
-    for key, value in named.items():
-        if tuple(value.shape) != tuple(own[key].shape):
-            raise InputError(
-                f"{where}: array {key} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}; "
-                "is --model the factory the run trained?"
-            )
-    model.load_state_dict(named)
 
 
 def load_run(

@@ -26,6 +26,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from tracefl.runs.checkpoint import write_round
+from tracefl.runs.layout import client_order
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class ProvenanceRecorder(Strategy):
         self.label_counts_key = label_counts_key
         self.round_hook = round_hook
         self.replies: list[RecordedReply] = []  # the last round's, sorted by client id
+        self.meta: dict[str, Any] = {}  # the last round's record (its meta.json)
         self._started: dict[int, float] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -113,7 +115,7 @@ class ProvenanceRecorder(Strategy):
         arrays, metrics = self.strategy.aggregate_train(server_round, replies)
         if arrays is None:  # the strategy aggregated nothing: nothing to explain this round
             return arrays, metrics
-        self.replies = sorted((self._reply(m) for m in replies if not m.has_error()), key=_client_order)
+        self.replies = sorted((self._reply(m) for m in replies if not m.has_error()), key=lambda r: client_order(r.client_id))
         extra: Mapping[str, Any] = {}
         if self.round_hook is not None:
             arrays, extra = self.round_hook(server_round, arrays, self.replies)
@@ -169,6 +171,7 @@ class ProvenanceRecorder(Strategy):
             }
         meta["seconds"] = time.time() - self._started.pop(server_round, time.time())
         meta.update(extra)
+        self.meta = meta
         write_round(
             self.run_dir,
             server_round,
@@ -186,10 +189,6 @@ def _weighted_by_key(strategy: Strategy) -> str:
             return key
         strategy = getattr(strategy, "strategy", None)
     return "num-examples"
-
-
-def _client_order(reply: RecordedReply) -> tuple[int, int | str]:
-    return (0, int(reply.client_id)) if reply.client_id.isdigit() else (1, reply.client_id)
 
 
 def _plain(value: Any) -> Any:

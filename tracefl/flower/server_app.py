@@ -91,7 +91,6 @@ def run_rounds(
         spec.data, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
     )
     model = build_model(spec.model, spec.num_classes, pretrained=False)
-    last: dict = {}  # the last round's record, for the progress line
 
     def finish_round(rnd: int, aggregated: ArrayRecord, replies: list[RecordedReply]) -> tuple[ArrayRecord, dict]:
         """Evaluate the aggregated model; its state and the run's facts go into the round's record."""
@@ -110,7 +109,6 @@ def run_rounds(
             "global_accuracy": accuracy,
             "global_loss": loss,
         }
-        last.update(meta)
         return ArrayRecord(model.state_dict()), meta
 
     strategy = ProvenanceRecorder(
@@ -132,7 +130,7 @@ def run_rounds(
             aggregated, _ = strategy.aggregate_train(rnd, replies)
         if aggregated is None:
             raise RuntimeError(f"round {rnd}: no client replied")
-        participants = [r.client_id for r in strategy.replies]
-        tqdm.write(f"round {rnd}: global accuracy {last['global_accuracy']:.4f} loss {last['global_loss']:.4f} "
-                   f"participants {participants}")
-        arrays = as_float_arrays(aggregated.to_torch_state_dict())
+        record = strategy.meta
+        tqdm.write(f"round {rnd}: global accuracy {record['global_accuracy']:.4f} loss {record['global_loss']:.4f} "
+                   f"participants {record['participants']}")
+        arrays = as_float_arrays(model.state_dict())  # the state the round hook just recorded

@@ -21,6 +21,12 @@ JOB = "job.json"
 RETRAIN = "delete the run's rounds/ folder and train it again"
 
 
+def client_order(client_id: str) -> tuple[int, int, str]:
+    """Sort key of client ids: numeric ids by value (2 before 10), then any others by name."""
+    s = str(client_id)
+    return (0, int(s), s) if s.isdigit() else (1, 0, s)
+
+
 def run_path(run_id: str, results: str = "results") -> str:
     """The run directory of ``run_id`` (the workflow's and ``flwr run``'s)."""
     return f"{results}/runs/{run_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from tracefl.config import RunSpec
+from tracefl.errors import InputError
 from tracefl.models.registry import build_model
 from tracefl.runs.checkpoint import read_client, read_global, read_meta
 
@@ -20,18 +22,49 @@ def _template(model: str, num_classes: int) -> nn.Module:
     return build_model(model, num_classes, pretrained=False)
 
 
-def model_from_state(spec: RunSpec, state: dict[str, torch.Tensor]) -> nn.Module:
-    """The run's architecture with ``state`` loaded, in eval mode (a fresh copy per call)."""
-    model = copy.deepcopy(_template(spec.model, spec.num_classes))
-    model.load_state_dict(state)
-    return model.eval()
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Load recorded arrays into ``model``: by name, or in order where the app sent a plain
+    list of arrays (Flower's ``ArrayRecord(list_of_ndarrays)`` names them 0, 1, ...)."""
+    own = model.state_dict()
+    if set(state) == set(own):
+        named = dict(state)
+    elif len(state) == len(own) and all(k.isdigit() for k in state):
+        named = dict(zip(own, (state[k] for k in sorted(state, key=int))))
+    else:
+        missing = sorted(set(own) - set(state))[:3]
+        raise InputError(
+            f"{where}: the recorded arrays do not fit the model ({len(state)} arrays for {len(own)} "
+            f"entries of its state_dict; missing e.g. {missing}); is the model the one the run trained?"
+        )
+    for key, value in named.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise InputError(
+                f"{where}: array {key} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}; "
+                "is the model the one the run trained?"
+            )
+    model.load_state_dict(named)
+
+
+def models_of_round(
+    template: nn.Module, run_dir: str | Path, rnd: int, device: torch.device | str
+) -> tuple[nn.Module, dict[str, nn.Module], dict]:
+    """(global model, participating clients' models by id, round metadata) of round ``rnd``:
+    copies of ``template`` with the recorded arrays loaded, in eval mode, on ``device``."""
+    meta = read_meta(run_dir, rnd)
+    where = f"{run_dir} round {rnd}"
+
+    def loaded(state: Mapping[str, torch.Tensor], what: str) -> nn.Module:
+        model = copy.deepcopy(template)
+        load_state(model, state, f"{where} {what}")
+        return model.eval().to(device)
+
+    global_model = loaded(read_global(run_dir, rnd), "global")
+    clients = {c: loaded(read_client(run_dir, rnd, c), f"client {c}") for c in meta["participants"]}
+    return global_model, clients, meta
 
 
 def round_models(
     spec: RunSpec, run_dir: str | Path, rnd: int, device: torch.device
 ) -> tuple[nn.Module, dict[str, nn.Module], dict]:
-    """(global model, participating clients' models by id, round metadata) of round ``rnd``."""
-    meta = read_meta(run_dir, rnd)
-    global_model = model_from_state(spec, read_global(run_dir, rnd)).to(device)
-    clients = {c: model_from_state(spec, read_client(run_dir, rnd, c)).to(device) for c in meta["participants"]}
-    return global_model, clients, meta
+    """(global model, participating clients' models by id, round metadata) of a run of this workflow."""
+    return models_of_round(_template(spec.model, spec.num_classes), run_dir, rnd, device)
