@@ -9,16 +9,24 @@ from snakemake.utils import min_version
 
 min_version("8.0")
 
-# Jobs run `python -m tracefl`: with this folder on their PYTHONPATH they run this checkout's
-# code, also in a `--sdm conda` environment that has the dependencies but not the package.
-# (Snakemake formats the prefix too: its braces are doubled once more.)
-shell.prefix(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 
 configfile: "config/experiments.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Jobs run `python -m tracefl`: with this folder on their PYTHONPATH they run this checkout's
+# code, also in a `--sdm conda` environment that has the dependencies but not the package.
+# They read model files from the prefetched cache with the hub offline (rules/prefetch.smk).
+# (Snakemake formats the prefix too: its braces are doubled once more.)
+shell.prefix(
+    f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {offline_job_environment()}"
+)
+
+
+include: "workflow/rules/prefetch.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/provenance.smk"

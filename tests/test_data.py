@@ -177,6 +177,7 @@ def test_hf_offline_is_one_clear_error(tmp_path, monkeypatch):
         download_dataset("mnist", tmp_path / "m")
     msg = str(err.value)
     assert "'mnist'" in msg and "network" in msg and "source_path" in msg and "\n" not in msg
+    assert "snakemake prefetch" in msg and "dataset_sources: {mnist: PATH}" in msg and "fixtures=DIR" in msg
     assert err.value.__cause__ is None and err.value.__suppress_context__
     assert not (tmp_path / "m").exists()
 

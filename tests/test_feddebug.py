@@ -80,9 +80,10 @@ def test_generate_inputs_shape_determinism_and_normalisation() -> None:
     assert a.shape == (4, *SHAPE) and a.dtype == torch.float32
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
-    # undo the normalisation: Kaiming-uniform noise for a (1, C, H, W) tensor
+    # undo the normalisation: Kaiming-uniform noise for a (C, H, W) tensor, as the artifact draws it
     raw = a * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
-    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(torch.empty(1, *SHAPE))
+    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(torch.empty(*SHAPE))
+    assert fan_in == SHAPE[1] * SHAPE[2]
     bound = math.sqrt(2.0) * math.sqrt(3.0 / fan_in)
     assert raw.abs().max() <= bound * (1 + 1e-5)
     assert raw.abs().max() > 0.9 * bound  # fills the range
@@ -99,6 +100,13 @@ def test_generate_inputs_scalar_stats_and_errors() -> None:
                           generate_inputs(2, (3, 8, 8), [0.5] * 3, [0.5] * 3, 0))
     with pytest.raises(ValueError):
         generate_inputs(2, (3, 8, 8), (0.1, 0.2), 0.5, 0)
+    # MedMNIST: not normalised, the plain draws of kaiming_uniform_ with that seed
+    plain = generate_inputs(2, (3, 8, 8), None, None, seed=5)
+    gen = torch.Generator().manual_seed(5)
+    expected = torch.stack([nn.init.kaiming_uniform_(torch.empty(3, 8, 8), generator=gen) for _ in range(2)])
+    assert torch.equal(plain, expected)
+    with pytest.raises(ValueError, match="both"):
+        generate_inputs(2, (3, 8, 8), 0.5, None, 0)
 
 
 # ------------------------------------------------------------------------- activations

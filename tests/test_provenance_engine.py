@@ -261,6 +261,22 @@ def test_layer_decay_is_beta_weighted_sum_of_single_layer_traces():
     assert not torch.allclose(decayed, flat)
 
 
+@pytest.mark.parametrize("chunk_size", [None, 3])
+def test_last_layer_baseline_is_the_trace_of_the_last_layer_alone(chunk_size):
+    from tracefl.provenance import last_layer_result
+
+    model = _seeded(SmallCNN)
+    clients = perturbed_clients(model, 3)
+    inputs = _images(7, (3, 16, 16))
+    last_name = [n for n, _ in provenance_layers(model)][-1]
+    full = trace(model, clients, inputs, chunk_size=chunk_size)
+    alone = trace(model, clients, inputs, layers=[last_name], chunk_size=chunk_size)
+    baseline = last_layer_result(full)
+    torch.testing.assert_close(baseline.raw, alone.raw)
+    assert baseline.traced == alone.traced and torch.equal(baseline.predicted, full.predicted)
+    assert not torch.allclose(baseline.raw, full.raw)
+
+
 def test_data_size_weighting_scales_raw_by_client_share():
     model = _seeded(SmallCNN)
     clients = perturbed_clients(model, 3)

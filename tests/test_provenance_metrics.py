@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracefl.provenance.metrics import faulty_metrics, label_metrics, summarise_rounds
+from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts, summarise_rounds
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 
 # index:          0  1  2  3  4  5  6  7  8  9
@@ -104,3 +104,23 @@ def test_per_label_quota_reaches_the_minimum_in_rounds_with_few_labels():
     assert per_label_quota(4, 10, 50) == 13  # 4 classes: 52 >= 50
     assert per_label_quota(3, 10, 0) == 10  # off
     assert per_label_quota(0, 10, 50) == 10  # nothing held: nothing to raise
+
+
+def test_post_flip_counts_move_a_faulty_clients_flipped_examples_to_their_target():
+    counts = {"0": {0: 5, 1: 7, 2: 3}, "1": {1: 4, 2: 2}}
+    flipped = post_flip_counts(counts, ["0"], {1: 0, 2: 0})
+    assert flipped == {"0": {0: 15}, "1": {1: 4, 2: 2}}  # only the faulty client's labels move
+    assert post_flip_counts(counts, [], {1: 0}) == counts
+
+
+def test_label_count_rule_is_the_top_holder_of_the_predicted_label_and_never_looks_at_a_model():
+    counts = {"3": {0: 2, 1: 9}, "5": {0: 8, 1: 1}, "7": {0: 8}}
+    assert label_count_rule([1, 0, 0, 1], counts) == ["3", "5", "5", "3"]  # a tie goes to the first
+    assert label_count_rule([], counts) == []
+    # on correct predictions it is the top holder, hence holds the label: perfect on both metrics
+    traced = label_count_rule([0, 1], counts)
+    scored = label_metrics(traced, [0, 1], counts)
+    assert scored["top_holder"].tolist() == [1.0, 1.0] and scored["label_held"].tolist() == [1.0, 1.0]
+    # a client that flips everything to 0 holds the most post-flip 0s: the rule names it
+    flipped = post_flip_counts({"0": {1: 6, 2: 6}, "1": {0: 9}}, ["0"], {1: 0, 2: 0})
+    assert label_count_rule([0], flipped) == ["0"]

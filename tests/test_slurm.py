@@ -5,7 +5,8 @@ slurmdbd, slurmctld, slurmd; tests/slurm/start-cluster.sh), runs the tiny config
 of the workflow through `snakemake --profile` with a test overlay of profiles/slurm, checks
 in the accounting database that the non-local rules ran as SLURM jobs, and stops the
 cluster again. It needs root and apt-get (it installs the Debian packages; skipped without
-them) and takes about 3 minutes on 2 cores, most of it in Snakemake's status polling.
+them) and takes about 3 minutes on 2 cores, most of it in Snakemake's status polling. A second
+live test pushes a slice of the paper preset at smoke scale (an image and a text run) through it.
 """
 
 from __future__ import annotations
@@ -139,21 +140,20 @@ def _sacct(since: datetime) -> list[dict[str, str]]:
     return [dict(zip(fields, line.split("|"))) for line in proc.stdout.splitlines() if line.strip()]
 
 
-@pytest.mark.slurm
-def test_tiny_workflow_through_slurm(slurm_cluster, tmp_path):
-    work = tmp_path / "work"
-    shutil.copytree(ROOT / "config", work / "config")
+def _test_profile(tmp_path: Path) -> Path:
     profile_dir = tmp_path / "profile"
     profile_dir.mkdir()
     (profile_dir / "config.yaml").write_text(
         yaml.safe_dump(slurm_test_overlay(load_profile(), tmp_path / "slurm-logs"), sort_keys=False)
     )
-    since = datetime.now() - timedelta(seconds=5)
+    return profile_dir
 
+
+def _snakemake_through_slurm(tmp_path: Path, work: Path, *args: str) -> float:
     started = time.monotonic()
     proc = _run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--profile", str(profile_dir),
-         "--configfile", str(TINY), "--", "results/figure2.pdf"],
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--profile",
+         str(_test_profile(tmp_path)), *args],
         timeout=900, cwd=work,
     )
     elapsed = time.monotonic() - started
@@ -161,27 +161,68 @@ def test_tiny_workflow_through_slurm(slurm_cluster, tmp_path):
     logs = "\n".join(f"== {p}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(tmp_path.rglob("*.log")))
     assert proc.returncode == 0, f"{logs}\n== snakemake\n{(proc.stdout + proc.stderr)[-6000:]}"
     print(f"snakemake through SLURM: {elapsed:.0f}s")
+    return elapsed
 
-    # Outputs of every step, local and submitted.
-    assert (work / "results" / "figure2.pdf").stat().st_size > 0
-    (run_dir,) = (work / "results" / "runs").iterdir()
-    for name in ("rounds.csv", "provenance.csv", "rounds/0002/meta.json"):
-        assert (run_dir / name).is_file(), name
 
-    # The accounting database saw one completed SLURM job per submitted rule, none for localrules.
+def _check_accounting(since: datetime) -> dict[str, list[dict[str, str]]]:
+    """One completed SLURM job per submitted rule, none for localrules, GPU requests as asked."""
     jobs = [job for job in _sacct(since) if job["Comment"].startswith("rule_")]
     print("\n".join(" | ".join(job.values()) for job in jobs))
-    by_rule = {}
+    by_rule: dict[str, list[dict[str, str]]] = {}
     for job in jobs:
         rule = job["Comment"][len("rule_"):].split("_wildcards_")[0]
         by_rule.setdefault(rule, []).append(job)
     assert set(SUBMITTED_RULES) <= set(by_rule), jobs
     assert not set(LOCAL_RULES) & set(by_rule), jobs
     for rule, entries in by_rule.items():
-        assert [job["State"] for job in entries] == ["COMPLETED"], (rule, entries)
-        tres = entries[0]["AllocTRES"]
-        if rule in GPU_RULES:
-            assert "gres/gpu=1" in tres, (rule, tres)
-            assert "cpu=2" in tres, (rule, tres)
-        else:
-            assert "gres/gpu" not in tres, (rule, tres)
+        assert {job["State"] for job in entries} == {"COMPLETED"}, (rule, entries)
+        for job in entries:
+            tres = job["AllocTRES"]
+            if rule in GPU_RULES:
+                assert "gres/gpu=1" in tres and "cpu=2" in tres, (rule, tres)
+            else:
+                assert "gres/gpu" not in tres, (rule, tres)
+    return by_rule
+
+
+@pytest.mark.slurm
+def test_tiny_workflow_through_slurm(slurm_cluster, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "config", work / "config")
+    since = datetime.now() - timedelta(seconds=5)
+    _snakemake_through_slurm(tmp_path, work, "--configfile", str(TINY), "--", "results/figure2.pdf")
+
+    # Outputs of every step, local and submitted.
+    assert (work / "results" / "figure2.pdf").stat().st_size > 0
+    (run_dir,) = (work / "results" / "runs").iterdir()
+    for name in ("rounds.csv", "provenance.csv", "rounds/0002/meta.json"):
+        assert (run_dir / name).is_file(), name
+    by_rule = _check_accounting(since)
+    assert all(len(entries) == 1 for entries in by_rule.values()), by_rule
+
+
+@pytest.mark.slurm
+def test_paper_smoke_slice_through_slurm(slurm_cluster, tmp_path):
+    """The paper preset at smoke scale on fixtures: an image run (PathMNIST, ResNet-18) and the
+    text run of Figure 5 (DBpedia-14, GPT's architecture), both traced, and Figure 5 built."""
+    from tracefl.config import load_config, resolve_preset
+    from tracefl.data.fixtures import write_fixtures
+
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "config", work / "config")
+    write_fixtures(work / "fixtures", ["pathmnist", "dbpedia-14"])
+    config = {**load_config(work / "config" / "experiments.yaml"), "scale": "smoke", "fixtures": str(work / "fixtures")}
+    preset = resolve_preset(config, "paper")
+    image_run = next(r for r in preset.item_runs("figure2") if r.startswith("smoke-pathmnist-resnet18"))
+    since = datetime.now() - timedelta(seconds=5)
+    _snakemake_through_slurm(
+        tmp_path, work, "--config", "preset=paper", "scale=smoke", f"fixtures={work / 'fixtures'}", "--",
+        "results/figure5.pdf", f"results/runs/{image_run}/provenance.csv",
+    )
+    assert (work / "results" / "figure5.pdf").stat().st_size > 0
+    runs = sorted(p.name for p in (work / "results" / "runs").iterdir())
+    assert len(runs) == 2 and image_run in runs and any("tiny-gpt" in r for r in runs), runs
+    for run in runs:
+        assert (work / "results" / "runs" / run / "provenance.csv").is_file(), run
+    by_rule = _check_accounting(since)
+    assert len(by_rule["train_fl"]) == 2 and len(by_rule["provenance"]) == 2, by_rule

@@ -79,6 +79,8 @@ def test_tiny_end_to_end(tmp_path):
     table1 = pd.read_csv(work / "results/table1.csv")
     assert table1["traced_mispredictions"].iloc[0] > 0
     assert 0 <= table1["tracefl_faulty_pct"].iloc[0] <= 100 and table1["faulty_chance_pct"].iloc[0] == 25
+    # client 0 flips every label to 0: the label-count rule finds it on every misprediction to 0
+    assert table1["label_count_faulty_pct"].iloc[0] > 0 and 0 <= table1["last_layer_faulty_pct"].iloc[0] <= 100
     assert pd.read_csv(work / "results/table2.csv")["dp_noise"].tolist() == [0.001]
     ablation = pd.read_csv(work / "results/ablation_weighting.csv")
     for column in ("label_held_pct", "label_held_data_size_pct", "top_holder_pct", "top_holder_data_size_pct"):
@@ -92,8 +94,10 @@ def test_tiny_end_to_end(tmp_path):
     prov = pd.read_csv(plain / "provenance.csv")
     needed = {"round", "input_id", "true_label", "predicted_label", "traced_client", "label_held",
               "label_held_chance", "top_holder", "top_holder_chance", "seconds", "traced_client_data_size",
-              "label_held_data_size", "top_holder_data_size"}
+              "label_held_data_size", "top_holder_data_size", "label_count_client", "last_layer_client",
+              "top_holder_label_count", "top_holder_last_layer", "label_held_post_flip"}
     assert needed <= set(prov.columns)
+    assert (prov["top_holder_label_count"] == 1).all()  # perfect by construction without a faulty client
     assert len(prov) > 0
     for _, row in prov.iterrows():
         assert str(row["traced_client"]) in str(rounds.loc[rounds["round"] == row["round"], "participants"].iloc[0]).split()

@@ -73,6 +73,17 @@ def cmd_fixtures(args: argparse.Namespace) -> None:
         print(f"wrote {path} ({name})")
 
 
+def cmd_prefetch(args: argparse.Namespace) -> None:
+    """Fetch a model's files into the cache (TORCH_HOME, HF_HOME) and write a marker saying what."""
+    from tracefl.atomic import write_json
+    from tracefl.models.prefetch import prefetch_model
+
+    done = prefetch_model(args.model, args.pretrained)
+    if args.out:
+        write_json(done, args.out)
+    print(f"prefetched {done['model']}: {done['fetched']} ({done['seconds']} s)")
+
+
 def cmd_partition(args: argparse.Namespace) -> None:
     from tracefl.steps.partition import partition_run
 
@@ -219,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-rows", type=int, default=DEFAULT_ROWS["train"])
     p.add_argument("--test-rows", type=int, default=DEFAULT_ROWS["test"])
     p.set_defaults(func=cmd_fixtures)
+
+    p = sub.add_parser("prefetch", help="fetch a model's weights, config and tokenizer into the cache (needs network)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--pretrained", action="store_true", help="also the pretrained weights")
+    p.add_argument("--out", default=None, help="a JSON marker of what was fetched (the workflow's output)")
+    p.set_defaults(func=cmd_prefetch)
 
     p = sub.add_parser("partition", help="Dirichlet non-IID partition of a dataset's train split")
     _add_run_args(p)

@@ -4,7 +4,8 @@ Differential testing of client models on generated inputs, written from the
 description in docs/algorithm.md section 4:
 
 1. :func:`generate_inputs` draws R random inputs shaped like a test image
-   (Kaiming-uniform noise, then the dataset's per-channel normalisation).
+   (Kaiming-uniform noise on a (C, H, W) tensor, then the dataset's per-channel
+   normalisation where the artifact applies one: not for MedMNIST).
 2. For each input every client model is run (eval mode, no grad). For every leaf
    ``Conv2d``/``Linear`` layer the output goes through ReLU, is min-max scaled over the
    whole layer output of that input to [0, 1], and a neuron is *active* above a
@@ -93,27 +94,32 @@ def _per_channel(value: float | Sequence[float] | Tensor, channels: int, what: s
 def generate_inputs(
     n: int,
     shape: tuple[int, ...],
-    mean: float | Sequence[float] | Tensor,
-    std: float | Sequence[float] | Tensor,
+    mean: float | Sequence[float] | Tensor | None,
+    std: float | Sequence[float] | Tensor | None,
     seed: int,
 ) -> Tensor:
     """``n`` random inputs of ``shape`` (C, H, W), returned as an (n, C, H, W) float tensor.
 
-    Each input is Kaiming-uniform noise as ``nn.init.kaiming_uniform_`` draws it for a
-    (1, C, H, W) tensor (a=0: bound ``sqrt(6 / fan_in)``, fan_in = C*H*W), then
-    normalised per channel: ``(x - mean[c]) / std[c]``. ``mean``/``std`` are a scalar
-    (every channel) or one value per channel. The same seed gives the same inputs.
+    As the artifact draws them: each input is ``nn.init.kaiming_uniform_`` applied to a
+    (C, H, W) tensor (torch then takes fan_in = H * W, so the bound is
+    ``sqrt(6 / (H * W))``), then normalised per channel, ``(x - mean[c]) / std[c]``, where
+    the dataset is (``mean``/``std``: a scalar or one value per channel; ``None`` for both:
+    no normalisation, as for MedMNIST). The same seed gives the same inputs.
     """
     if n < 0:
         raise ValueError("n must be >= 0")
     shape = tuple(int(s) for s in shape)
     if len(shape) < 1 or any(s <= 0 for s in shape):
         raise ValueError(f"bad input shape {shape}")
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std, or neither (no normalisation)")
     channels = shape[0]
-    fan_in = math.prod(shape)
-    bound = math.sqrt(6.0 / fan_in)  # gain sqrt(2) * sqrt(3 / fan_in)
     gen = torch.Generator().manual_seed(int(seed))
-    noise = (torch.rand((n, *shape), generator=gen, dtype=torch.float32) * 2.0 - 1.0) * bound
+    noise = torch.empty((n, *shape), dtype=torch.float32)
+    for i in range(n):
+        nn.init.kaiming_uniform_(noise[i], generator=gen)
+    if mean is None:
+        return noise
     m = _per_channel(mean, channels, "mean")
     s = _per_channel(std, channels, "std")
     if torch.any(s == 0):

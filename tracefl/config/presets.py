@@ -6,7 +6,7 @@ settings whichever way a step is started.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,6 +14,7 @@ import yaml
 
 from tracefl.errors import ConfigError
 from tracefl.config.run_spec import RunSpec
+from tracefl.config.scale import DEFAULT_SCALE, check_scale, scaled_entry
 from tracefl.config.schema import check_config
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings
 from tracefl.data.registry import DATASETS, DatasetSpec, declared_dataset_spec, is_builtin, local_dataset_declaration
@@ -38,6 +39,7 @@ class Preset:
     skipped: list[str] = field(default_factory=list)
     # One line per local copy of a built-in dataset replaced by its source (the file is absent).
     notes: list[str] = field(default_factory=list)
+    scale: str = DEFAULT_SCALE
 
     def item_runs(self, item: str) -> list[str]:
         """Run ids of a paper item, in panel order (an item may draw on another's runs)."""
@@ -111,6 +113,7 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
     if name not in presets:
         raise ConfigError(f"preset = {name!r} is not defined; allowed: {', '.join(sorted(presets))}")
     body = presets[name] or {}
+    scale = check_scale(config.get("scale", DEFAULT_SCALE))
     defaults = dict(body.get("defaults") or {})
     runs: dict[str, RunSpec] = {}
     items: dict[str, list[str]] = {}
@@ -123,7 +126,10 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
             entry = dict(entry)
             optional = entry.pop("optional", False)
             for values in expand_entry(entry, where):
-                spec = RunSpec.from_mapping({**defaults, **values}, where=where, datasets=local)
+                if "scale" in values or "scale" in defaults:
+                    raise ConfigError(f"{where}: scale is chosen for the whole preset (top-level key scale, "
+                                      "e.g. --config scale=smoke), not per run")
+                spec = RunSpec.from_mapping(scaled_entry({**defaults, **values}, scale), where=where, datasets=local)
                 reason = unavailable(spec)
                 if not reason and optional and spec.dataset not in sources:
                     from tracefl.data.sources import hub_unavailable_reason
@@ -138,17 +144,23 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
                 if spec.run_id not in ids:
                     ids.append(spec.run_id)
         items[key] = ids
+    simulation = SimulationSettings.from_mapping(body.get("simulation") or {}, f"presets.{name}.simulation")
+    if scale != DEFAULT_SCALE:
+        # ~70 small runs: Ray's start-up would be most of their time, and one thread per
+        # job lets Snakemake run as many trainings side by side as it has cores.
+        simulation = replace(simulation, backend="inline", client_cpus=1)
     return Preset(
         name=name,
         runs=runs,
         items=items,
         provenance=ProvenanceSettings.from_mapping(body.get("provenance") or {}, f"presets.{name}.provenance"),
-        simulation=SimulationSettings.from_mapping(body.get("simulation") or {}, f"presets.{name}.simulation"),
+        simulation=simulation,
         data_dir=str(config.get("data_dir", "resources/datasets")),
         dataset_sources=dataset_sources,
         local_datasets=local,
         skipped=skipped,
         notes=notes,
+        scale=scale,
     )
 
 

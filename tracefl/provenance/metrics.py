@@ -58,6 +58,35 @@ def label_metrics(
     }
 
 
+def post_flip_counts(
+    label_counts: Mapping[str, Mapping[int, int]], faulty_ids: Collection[str], flip_map: Mapping[int, int]
+) -> dict[str, dict[int, int]]:
+    """Label counts as each client trained: a faulty client's examples of a flipped label count
+    under its target (the partition's counts are before the flip)."""
+    faulty = {str(f) for f in faulty_ids}
+    out: dict[str, dict[int, int]] = {}
+    for client, counts in label_counts.items():
+        trained: dict[int, int] = {}
+        for label, n in counts.items():
+            label = int(label)
+            target = int(flip_map.get(label, label)) if str(client) in faulty else label
+            trained[target] = trained.get(target, 0) + int(n)
+        out[str(client)] = trained
+    return out
+
+
+def label_count_rule(labels: Sequence[int], label_counts: Mapping[str, Mapping[int, int]]) -> list[str]:
+    """The baseline that never looks at a model: each input goes to the participant with the most
+    training examples of ``labels[i]`` (its predicted label); ties go to the first participant.
+
+    On correct predictions it is the top holder by construction (so also "label held"
+    whenever anyone holds the label); on mispredictions with post-flip counts it finds a
+    client that flipped many examples to the predicted label.
+    """
+    participants, counts = _count_matrix(labels, label_counts)
+    return [participants[i] for i in counts.argmax(axis=0)] if len(labels) else []
+
+
 def faulty_metrics(
     traced: Sequence[str], faulty_ids: Collection[str], participants: Sequence[str]
 ) -> dict[str, np.ndarray]:

@@ -76,16 +76,23 @@ def register(item: Item) -> Item:
 for _item in (
     Item("figure2", "figure", "Figure 2: localization accuracy per round",
          "Figure 2 of the TraceFL paper: TraceFL's localization accuracy per communication round beside its "
-         "chance level, the strict 'top holder' metric and its chance level, and the global model's accuracy; "
-         "one panel per dataset and model.", f"{_FIGURES}:figure2"),
+         "chance level, the strict 'top holder' metric and its chance level, two baselines on the same inputs "
+         "(top holder): the last provenance layer alone, and the label-count rule (the participant with the most "
+         "training examples of the predicted label), which never looks at a model and is perfect on both metrics "
+         "by construction; and the global model's accuracy; one panel per dataset and model.", f"{_FIGURES}:figure2"),
     Item("table1", "table", "Table I: faulty-client localization",
          "Table I: faulty-client localization (label-flipping client 0, all clients every round). "
          "tracefl_faulty_pct: mispredictions traced to the faulty client; faulty_chance_pct: a random participant; "
-         "feddebug_pct: FedDebug on generated inputs. Correct predictions: label held / top holder beside chance.",
+         "feddebug_pct: FedDebug on generated inputs; label_count_faulty_pct: the participant with the most post-flip "
+         "examples of the predicted label (finds a client that flips every label to 0 by construction); "
+         "last_layer_faulty_pct: the last provenance layer alone. Correct predictions: label held / top holder "
+         "beside chance and the same two baselines (top holder; the label-count rule is the top holder by "
+         "construction where no client flips labels).",
          f"{_TABLES}:table1", feddebug=True),
     Item("figure3", "figure", "Figure 3: TraceFL under data heterogeneity",
-         "Figure 3 of the TraceFL paper: average localization accuracy (beside chance and the strict metric) and "
-         "best global model accuracy against the Dirichlet alpha of the partition.", f"{_FIGURES}:figure3"),
+         "Figure 3 of the TraceFL paper: average localization accuracy (beside chance, the strict metric, the last "
+         "layer alone and the label-count rule, perfect by construction) and best global model accuracy against "
+         "the Dirichlet alpha of the partition.", f"{_FIGURES}:figure3"),
     Item("figure4", "figure", "Figure 4: TraceFL under differential privacy",
          "Figure 4 of the TraceFL paper: localization and model accuracy against the DP noise multiplier "
          "(Flower's server-side fixed clipping).", f"{_FIGURES}:figure4"),

@@ -44,6 +44,8 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
         ax.plot(group[x], group["chance_pct"], ":", color="tab:blue", label="chance (TraceFL)")
         ax.plot(group[x], group["top_holder_pct"], "s-", color="tab:green", label="strict: top holder")
         ax.plot(group[x], group["top_holder_chance_pct"], ":", color="tab:green", label="chance (top holder)")
+        ax.plot(group[x], group["last_layer_top_holder_pct"], "x--", color="tab:purple", label="last layer only (top holder)")
+        ax.plot(group[x], group["label_count_top_holder_pct"], "--", color="tab:gray", label="label count rule (top holder)")
         ax.plot(group[x], group["best_global_acc_pct"], "^-", color="tab:orange", label="best global model accuracy")
         ax.set_title(f"{dataset} - {model}\n{int(group['traced_correct'].sum())} inputs traced", fontsize=9)
         ax.set_xlabel(xlabel)

@@ -65,6 +65,10 @@ class RunResult:
             chance_pct=correct["label_held_chance_pct"],
             top_holder_pct=correct["top_holder_pct"],
             top_holder_chance_pct=correct["top_holder_chance_pct"],
+            # baselines on the same inputs: the label-count rule is the top holder by construction
+            label_count_top_holder_pct=correct["top_holder_label_count_pct"],
+            last_layer_pct=correct["label_held_last_layer_pct"],
+            last_layer_top_holder_pct=correct["top_holder_last_layer_pct"],
             best_global_acc_pct=correct["best_global_accuracy_pct"],
             last_global_acc_pct=correct["last_global_accuracy_pct"],
             tracefl_s_per_input=correct["seconds_per_input"],
@@ -79,8 +83,10 @@ class RunResult:
         row = {
             "traced_mispredictions": int(len(mis)),
             "rounds_with_mispredictions": int(by_round.ngroups),
-            "tracefl_faulty_pct": float(by_round["faulty_traced"].mean().mean() * 100) if len(mis) else float("nan"),
-            "faulty_chance_pct": float(by_round["faulty_chance"].mean().mean() * 100) if len(mis) else float("nan"),
+            "tracefl_faulty_pct": _pct(by_round, "faulty_traced", mis),
+            "faulty_chance_pct": _pct(by_round, "faulty_chance", mis),
+            "label_count_faulty_pct": _pct(by_round, "faulty_traced_label_count", mis),
+            "last_layer_faulty_pct": _pct(by_round, "faulty_traced_last_layer", mis),
             # per round, then over rounds, like every other number here
             "tracefl_mis_s_per_input": float(by_round["seconds"].mean().mean()) if len(mis) else float("nan"),
         }
@@ -92,6 +98,13 @@ class RunResult:
             row["feddebug_pct"] = float("nan")
             row["feddebug_s_per_input"] = float("nan")
         return row
+
+
+def _pct(by_round, column: str, rows: pd.DataFrame) -> float:
+    """Mean per round, then over rounds, in %; NaN without rows (or without the column)."""
+    if not len(rows) or column not in rows.columns:
+        return float("nan")
+    return float(by_round[column].mean().mean() * 100)
 
 
 def _read_provenance(path: Path, expected_rounds: list[int]) -> pd.DataFrame:

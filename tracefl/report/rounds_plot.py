@@ -54,6 +54,8 @@ def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
         ax.plot(x, table["label_held_chance"], ":", color="tab:blue", label="chance (TraceFL)")
         ax.plot(x, table["top_holder"], "s-", color="tab:green", ms=3, label="strict: top holder")
         ax.plot(x, table["top_holder_chance"], ":", color="tab:green", label="chance (top holder)")
+        ax.plot(x, table["top_holder_last_layer"], "x--", color="tab:purple", ms=3, label="last layer only (top holder)")
+        ax.plot(x, table["top_holder_label_count"], "--", color="tab:gray", label="label count rule (top holder)")
         ax.plot(x, table["global_accuracy"], "^-", color="tab:orange", ms=3, label="Global model accuracy")
         ax.set_title(panel_title(i, panel.spec), fontsize=9)
         ax.text(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-METRICS = ["label_held", "label_held_chance", "top_holder", "top_holder_chance"]
+METRICS = ["label_held", "label_held_chance", "top_holder", "top_holder_chance",
+           # the baselines scored on the same inputs (tracefl.steps.provenance)
+           "label_held_label_count", "top_holder_label_count", "label_held_last_layer", "top_holder_last_layer"]
 
 
 def per_round(
@@ -16,6 +18,9 @@ def per_round(
     show a gap instead of a fake 0 %.
     """
     subset = provenance[provenance["kind"] == kind]
+    absent = [m for m in metrics if m not in subset.columns]  # a table from before a column existed
+    if absent:
+        subset = subset.assign(**{m: float("nan") for m in absent})
     grouped = subset.groupby("round")
     table = grouped[metrics].mean().mul(100.0)
     table["n_traced"] = grouped.size()

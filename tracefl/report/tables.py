@@ -33,8 +33,10 @@ def table1(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     rows = [{**r.summary(), **r.faulty_summary()} for r in results]
     cols = [
         "dataset", "model", "alpha", "clients", "rounds", "traced_mispredictions", "tracefl_faulty_pct",
-        "faulty_chance_pct", "feddebug_pct", "traced_correct", "tracefl_pct", "chance_pct", "top_holder_pct",
-        "top_holder_chance_pct", "best_global_acc_pct", "tracefl_mis_s_per_input", "feddebug_s_per_input", "run_id",
+        "faulty_chance_pct", "feddebug_pct", "label_count_faulty_pct", "last_layer_faulty_pct", "traced_correct",
+        "tracefl_pct", "chance_pct", "top_holder_pct", "top_holder_chance_pct", "label_count_top_holder_pct",
+        "last_layer_top_holder_pct", "best_global_acc_pct", "last_global_acc_pct", "tracefl_mis_s_per_input",
+        "feddebug_s_per_input", "run_id",
     ]
     table = pd.DataFrame(rows)[cols]
     write_table(table, prefix, item.caption)

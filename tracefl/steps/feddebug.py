@@ -46,7 +46,9 @@ def run_feddebug(
         present = sorted(faulty & set(meta["participants"]), key=int)
         if not present or len(present) == len(clients):
             continue
-        inputs = generate_inputs(n_inputs, IMAGE_SHAPE, dspec.mean, dspec.std, seed=derive_seed(spec.seed, "feddebug", rnd))
+        # The artifact normalises its random inputs like the dataset's images, except for MedMNIST.
+        stats = (None, None) if dspec.source == "medmnist" else (dspec.mean, dspec.std)
+        inputs = generate_inputs(n_inputs, IMAGE_SHAPE, *stats, seed=derive_seed(spec.seed, "feddebug", rnd))
         result = feddebug_localize(clients, inputs.to(dev), num_faulty=len(present), faulty_ids=present,
                                    threshold=threshold, tie_seed=derive_seed(spec.seed, "feddebug-ties", rnd))
         for i, flagged in enumerate(result.flagged):

@@ -18,8 +18,8 @@ from tracefl.data.tensors import server_tensors
 from tracefl.models.device import resolve_device
 from tracefl.models.inference import predict
 from tracefl.models.inputs import Inputs, take, to_device
-from tracefl.provenance import reweight_by_data_size, trace
-from tracefl.provenance.metrics import faulty_metrics, label_metrics
+from tracefl.provenance import last_layer_result, reweight_by_data_size, trace
+from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 from tracefl.runs.checkpoint import completed_rounds
 from tracefl.runs.layout import coverage_path
@@ -49,7 +49,27 @@ PROVENANCE_COLUMNS = [
     "label_held_data_size",
     "top_holder_data_size",
     "faulty_traced_data_size",
+    # TraceFL scored with the labels as the clients trained them (a faulty client's flipped
+    # examples under their target label); equal to the columns above in runs without a fault.
+    "label_held_post_flip",
+    "label_held_post_flip_chance",
+    "top_holder_post_flip",
+    "top_holder_post_flip_chance",
+    # Baselines on the same inputs, scored like TraceFL: the participant with the most
+    # (post-flip) training examples of the predicted label, which never looks at a model, and
+    # the trace of the last provenance layer alone (from the same pass).
+    "label_count_client",
+    "label_held_label_count",
+    "top_holder_label_count",
+    "faulty_traced_label_count",
+    "last_layer_client",
+    "label_held_last_layer",
+    "top_holder_last_layer",
+    "faulty_traced_last_layer",
 ]
+# Columns holding 0/1 per input (nullable integers in the CSV).
+HIT_COLUMNS = [c for c in PROVENANCE_COLUMNS if c.startswith(("label_held", "top_holder", "faulty_traced"))
+               and not c.endswith("_chance")]
 
 
 def trace_round(
@@ -65,6 +85,7 @@ def trace_round(
     global_model, clients, meta = round_models(spec, run_dir, rnd, device)
     participants: list[str] = meta["participants"]
     label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
+    trained_counts = post_flip_counts(label_counts, [str(c) for c in spec.faulty_clients], spec.flip_map)
     predicted = predict(global_model, x_test, device).argmax(1).numpy()
     true = y_test.numpy()
 
@@ -115,10 +136,23 @@ def trace_round(
         weighted_metrics = label_metrics(weighted.traced, labels, label_counts)
         for key in ("label_held", "top_holder"):  # chance levels do not depend on the weighting
             frame[f"{key}_data_size"] = weighted_metrics[key]
+        for key, values in label_metrics(result.traced, labels, trained_counts).items():
+            frame[key.replace("_chance", "") + "_post_flip" + ("_chance" if key.endswith("_chance") else "")] = values
+        baselines = {
+            "label_count": label_count_rule(frame["predicted_label"].tolist(), trained_counts),
+            "last_layer": last_layer_result(result).traced,
+        }
+        for name, traced in baselines.items():
+            frame[f"{name}_client"] = traced
+            baseline_metrics = label_metrics(traced, labels, label_counts)
+            for key in ("label_held", "top_holder"):
+                frame[f"{key}_{name}"] = baseline_metrics[key]
         if faulty:
             for key, values in faulty_metrics(result.traced, faulty, participants).items():
                 frame[key] = values
             frame["faulty_traced_data_size"] = faulty_metrics(weighted.traced, faulty, participants)["faulty_traced"]
+            for name, traced in baselines.items():
+                frame[f"faulty_traced_{name}"] = faulty_metrics(traced, faulty, participants)["faulty_traced"]
         # Selection used a batched prediction; the trace predicts again in its own chunks. A
         # near-tie of two logits may flip between them: such an input was not traced for the
         # class it was selected for, so it is left out rather than scored.
@@ -156,8 +190,7 @@ def run_provenance(
         for rnd in tqdm(rounds, desc=f"provenance {spec.run_id}")
     ]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PROVENANCE_COLUMNS)
-    for key in ("label_held", "top_holder", "faulty_traced", "label_held_data_size", "top_holder_data_size",
-                "faulty_traced_data_size"):
+    for key in HIT_COLUMNS:
         table[key] = table[key].astype("Int64")
     # What a complete table holds, written first: a reader can tell a cut file from a whole one.
     write_json(coverage(rounds, table), coverage_path(out_csv), sort_keys=True)

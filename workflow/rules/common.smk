@@ -11,6 +11,7 @@ from tracefl.atomic import write_text
 from tracefl.config import resolve_preset
 from tracefl.config.job import Job
 from tracefl.data.registry import get_dataset_spec
+from tracefl.models.prefetch import CACHE_VARIABLES, needs_prefetch, prefetch_key
 from tracefl.report import catalog
 from tracefl.runs import layout
 
@@ -19,6 +20,34 @@ DATA_DIR = PRESET.data_dir
 RUNS = PRESET.runs
 for _line in PRESET.notes + PRESET.skipped:
     print(f"tracefl: {_line}", file=sys.stderr)
+
+
+CACHE_DIR = str(config.get("cache_dir", "resources/cache"))
+
+
+def offline_job_environment():
+    """Exports of every job: the model caches (TORCH_HOME, HF_HOME) and the hub offline.
+    The two rules that fetch (download_dataset, prefetch_model) turn the hub back on."""
+    cache = Path(CACHE_DIR).expanduser().resolve()
+    exports = [f"export {name}={shlex.quote(str(cache / sub))};" for name, sub in CACHE_VARIABLES.items()]
+    return " ".join([*exports, "export HF_HUB_OFFLINE=1;", ""])
+
+
+ONLINE = "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0"
+# What each run's model needs from the network, by key (see tracefl.models.prefetch).
+PREFETCH = {
+    prefetch_key(spec.model, spec.pretrained): (spec.model, spec.pretrained)
+    for spec in RUNS.values()
+    if needs_prefetch(spec.model, spec.pretrained)
+}
+
+
+def model_files(run_id):
+    """The prefetch marker of a run's model (nothing for models built locally)."""
+    spec = RUNS[run_id]
+    if not needs_prefetch(spec.model, spec.pretrained):
+        return []
+    return [f"{CACHE_DIR}/models/{prefetch_key(spec.model, spec.pretrained)}.json"]
 
 
 def dataset_spec(dataset):
@@ -49,6 +78,14 @@ def write_job_file(text, path, log):
 
 def job_json(run_id):
     return Job(RUNS[run_id], PRESET.provenance, PRESET.simulation).to_json()
+
+
+def train_threads():
+    """Cores a training job keeps busy: Ray runs clients side by side (2), the inline backend
+    one client at a time on its client_cpus, so two inline jobs share 2 cores."""
+    if PRESET.simulation.backend == "inline":
+        return max(1, int(PRESET.simulation.client_cpus))
+    return 2
 
 
 def partition_path(run_id):
@@ -86,3 +123,4 @@ def item_inputs(item):
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.\-]+",
     run=r"[A-Za-z0-9_.\-]+",
+    model_key=r"[A-Za-z0-9_.\-]+",

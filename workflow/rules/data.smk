@@ -31,7 +31,7 @@ rule download_dataset:
             else ""
         ),
     shell:
-        "python -m tracefl download {params.dataset} --out {output} {params.source} > {log} 2>&1"
+        f"{ONLINE} python -m tracefl download {{params.dataset}} --out {{output}} {{params.source}} > {{log}} 2>&1"
 
 
 rule partition:

@@ -7,6 +7,7 @@ rule provenance:
         job=lambda wc: job_file(wc.run),
         data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
         rounds="results/runs/{run}/rounds.csv",
+        models=lambda wc: ancient(model_files(wc.run)),
     output:
         "results/runs/{run}/provenance.csv",
     conda:
@@ -24,6 +25,7 @@ rule feddebug:
     input:
         job=lambda wc: ancient(job_file(wc.run)),
         rounds="results/runs/{run}/rounds.csv",
+        models=lambda wc: ancient(model_files(wc.run)),
     output:
         "results/runs/{run}/feddebug.csv",
     conda:

@@ -27,13 +27,14 @@ rule train_fl:
         job=lambda wc: ancient(job_file(wc.run)),
         data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
         partition=lambda wc: partition_path(wc.run),
+        models=lambda wc: ancient(model_files(wc.run)),
     output:
         "results/runs/{run}/rounds.csv",
     conda:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/train/{run}.log",
-    threads: 2
+    threads: train_threads()
     resources:
         gpu=0,
     shell:
