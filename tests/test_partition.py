@@ -120,3 +120,13 @@ def test_write_and_load_roundtrip(tmp_path, labels):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(InputError, match="not a partition"):
         load_partition(tmp_path / "bad.json")
+
+
+def test_a_thousand_clients_the_paper_table3_maximum_split_every_example_once():
+    """The smoke scale trains at most 200 clients; the 1000-client split itself is checked here."""
+    labels = np.arange(20_000) % 14  # DBpedia-14's classes
+    part = partition_labels(labels, 1000, 0.3, 42, min_label_examples=2, max_client_samples=64, min_client_samples=8)
+    assert sorted(map(int, [*part["clients"], *part["dropped_clients"]])) == list(range(1000))
+    kept = [i for c in part["clients"].values() for i in c["indices"]]
+    assert len(kept) == len(set(kept)) and len(part["clients"]) > 800
+    assert all(8 <= c["num_examples"] <= 64 for c in part["clients"].values())
