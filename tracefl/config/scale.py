@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from tracefl.errors import ConfigError
+
 SCALES = ("full", "smoke")
 DEFAULT_SCALE = "full"
 
@@ -36,8 +38,6 @@ SMOKE_MODELS: dict[str, str] = {"bert": "tiny-bert", "distilbert": "tiny-distilb
 
 def check_scale(scale: Any) -> str:
     if scale not in SCALES:
-        from tracefl.errors import ConfigError
-
         raise ConfigError(f"scale = {scale!r} is not allowed; allowed: {', '.join(SCALES)}")
     return str(scale)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tracefl.models.catalog import hub_id, model_family
+from tracefl.models.catalog import NO_PRETRAINED_WEIGHTS, hub_id, model_family
 
 #: Cache folders under the config's ``cache_dir`` (environment variable -> subfolder).
 CACHE_VARIABLES = {"TORCH_HOME": "torch", "HF_HOME": "huggingface"}
@@ -23,7 +23,7 @@ CACHE_VARIABLES = {"TORCH_HOME": "torch", "HF_HOME": "huggingface"}
 def needs_prefetch(model: str, pretrained: bool) -> bool:
     """Whether building ``model`` reads anything from the network (else it is local or random)."""
     if model_family(model) == "image":
-        return pretrained and model not in ("cnn", "tiny-cnn")
+        return pretrained and model not in NO_PRETRAINED_WEIGHTS
     return hub_id(model) is not None  # a hub model's config and tokenizer, weights or not
 
 

@@ -136,8 +136,10 @@ def trace_round(
         weighted_metrics = label_metrics(weighted.traced, labels, label_counts)
         for key in ("label_held", "top_holder"):  # chance levels do not depend on the weighting
             frame[f"{key}_data_size"] = weighted_metrics[key]
-        for key, values in label_metrics(result.traced, labels, trained_counts).items():
-            frame[key.replace("_chance", "") + "_post_flip" + ("_chance" if key.endswith("_chance") else "")] = values
+        post_flip = label_metrics(result.traced, labels, trained_counts)
+        for key in ("label_held", "top_holder"):
+            frame[f"{key}_post_flip"] = post_flip[key]
+            frame[f"{key}_post_flip_chance"] = post_flip[f"{key}_chance"]
         baselines = {
             "label_count": label_count_rule(frame["predicted_label"].tolist(), trained_counts),
             "last_layer": last_layer_result(result).traced,
