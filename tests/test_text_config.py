@@ -144,9 +144,10 @@ def test_quick_preset_text_panel_follows_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # ../shared/data/ag_news_test.csv is absent from here
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # and the hub's copy cannot be fetched
     quick = resolve_preset(config, "quick")
-    assert len(quick.items["figure2"]) == 4 and len(quick.skipped) == 1
+    assert len(quick.items["figure2"]) == 4 and len(quick.skipped) == 2  # one line per entry, not per seed
     assert "ag_news_test.csv does not exist; using the built-in 'ag-news'" in quick.notes[0]
     assert "figure2[4] (ag-news, minilm-l6) skipped: dataset 'ag-news' is on the Hugging Face hub" in quick.skipped[0]
+    assert "ground_truth[1] (ag-news, minilm-l6) skipped" in quick.skipped[1]
     # Online (hub reachable): the hub's AG News test split instead of the absent file.
     from tracefl.data import sources
 

@@ -73,7 +73,7 @@ def test_tiny_end_to_end(tmp_path):
     assert (work / "results/figure2.png").stat().st_size > 0
     for item in ("figure2", "figure3", "figure4", "figure5", "figure6"):
         assert (work / f"results/{item}.pdf").stat().st_size > 0, item
-    for item in ("table1", "table2", "table3", "ablation_weighting"):
+    for item in ("table1", "table2", "table3", "ablation_weighting", "ground_truth_table"):
         for ext in ("csv", "md", "tex"):
             assert (work / f"results/{item}.{ext}").stat().st_size > 0, (item, ext)
     table1 = pd.read_csv(work / "results/table1.csv")
@@ -86,7 +86,20 @@ def test_tiny_end_to_end(tmp_path):
     for column in ("label_held_pct", "label_held_data_size_pct", "top_holder_pct", "top_holder_data_size_pct"):
         assert ablation[column].between(0, 100).all(), column
     runs = sorted((work / "results/runs").iterdir())
-    assert len(runs) == 3  # plain, faulty and DP runs; the other items share the plain one
+    assert len(runs) == 5  # plain, faulty, DP, style and backdoor runs; the other items share the plain one
+    truth = pd.read_csv(work / "results/ground_truth.csv")
+    assert {"dataset", "scenario", "seed", "method", "accuracy", "chance", "n_inputs"} <= set(truth.columns)
+    assert set(truth["scenario"]) == {"style", "backdoor"} and (truth["chance"] == 25).all()
+    methods = truth.groupby("scenario")["method"].apply(set)
+    assert methods["style"] == {"tracefl", "last_layer", "label_count"}
+    assert methods["backdoor"] == {"tracefl", "last_layer", "label_count", "feddebug"}
+    traced = truth[truth["n_inputs"] > 0]
+    assert traced["accuracy"].between(0, 100).all()
+    # the backdoor client is never the label-count rule's pick, by construction
+    assert (traced.loc[(traced["scenario"] == "backdoor") & (traced["method"] == "label_count"), "accuracy"] == 0).all()
+    for ext in ("csv", "md", "tex"):
+        assert (work / f"results/ground_truth_table.{ext}").stat().st_size > 0
+    assert (work / "results/ground_truth.pdf").stat().st_size > 0
     plain = work / "results/runs" / pd.read_csv(work / "results/figure2.csv")["run_id"].iloc[0]
     rounds = pd.read_csv(plain / "rounds.csv")
     assert list(rounds["round"]) == [1, 2]

@@ -136,7 +136,9 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
 
                     reason = hub_unavailable_reason(spec.data)
                 if reason and optional:
-                    skipped.append(f"{where} ({spec.dataset}, {spec.model}) skipped: {reason}")
+                    note = f"{where} ({spec.dataset}, {spec.model}) skipped: {reason}"
+                    if note not in skipped:  # one line per entry, not per run of its sweep
+                        skipped.append(note)
                     continue
                 if reason:
                     raise ConfigError(f"{where}: {reason}; fix it, or mark the entry optional: true to skip it")

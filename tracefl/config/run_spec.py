@@ -18,6 +18,7 @@ from tracefl.errors import ConfigError
 from tracefl.config.scale import DEFAULT_SCALE, SCALES
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
+from tracefl.data.scenarios import BACKDOOR, NONE, SCENARIOS, minimum_clients, planted_clients
 from tracefl.models.catalog import (
     DEFAULT_MAX_LENGTH,
     NO_PRETRAINED_WEIGHTS,
@@ -31,7 +32,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 AUTO = "auto"
 # Settings added after run ids were first published: left out of to_dict (and so of
 # the id's hash) while they hold their default, so existing runs keep their ids.
-_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE}
+_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE, "scenario": NONE}
 # Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
 DATASET_SPEC_KEY = "dataset_spec"
 
@@ -72,6 +73,9 @@ class RunSpec:
     dp_clip: float = setting(0.0, schema={"type": "number", "minimum": 0}, doc="DP clipping norm")
     # Text models: tokens per input after truncation/padding (ignored for images).
     max_length: int = setting(DEFAULT_MAX_LENGTH, schema=_int(2), doc="tokens per text input")
+    # Planted ground truth (tracefl.data.scenarios): which client caused a prediction is known.
+    scenario: str = setting(NONE, schema={"enum": list(SCENARIOS)},
+                            doc="none, style or backdoor (planted ground truth, tracefl.data.scenarios)")
     # Set by the config's top-level ``scale`` (tracefl.config.scale), not per entry: it names
     # the run (``smoke-...``) so a smoke run never passes for a full one.
     scale: str = setting(DEFAULT_SCALE, schema={"enum": list(SCALES)}, doc="full, or smoke (sizes shrunk)")
@@ -116,18 +120,26 @@ class RunSpec:
         digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
         model = self.model.replace("/", "--")
         prefix = "" if self.scale == DEFAULT_SCALE else f"{self.scale}-"
+        planted = "" if self.scenario == NONE else f"-{self.scenario}"
         return (
-            f"{prefix}{self.dataset}-{model}-c{self.num_clients}-p{self.clients_per_round}"
+            f"{prefix}{self.dataset}-{model}{planted}-c{self.num_clients}-p{self.clients_per_round}"
             f"-r{self.rounds}-a{self.alpha:g}-s{self.seed}-{digest}"
         )
 
     @property
     def partition_id(self) -> str:
         """Name of the partition file this run trains on (runs may share one)."""
+        planted = "" if self.scenario == NONE else f"-{self.scenario}"
         return (
             f"c{self.num_clients}-a{self.alpha:g}-s{self.seed}-m{self.max_client_samples}"
-            f"-l{self.min_label_examples}-b{self.batch_size}"
+            f"-l{self.min_label_examples}-b{self.batch_size}{planted}"
         )
+
+    @property
+    def faulty_ids(self) -> list[str]:
+        """Clients that misbehave: label flippers and a planted backdoor (what FedDebug looks for)."""
+        planted = planted_clients(self.scenario) if self.scenario == BACKDOOR else []
+        return sorted({str(c) for c in self.faulty_clients} | set(planted), key=int)
 
     @property
     def flip_map(self) -> dict[int, int]:
@@ -244,5 +256,10 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
             raise bad("label_flip", f"labels must be between 0 and {dataset.num_classes - 1}")
     if spec.faulty_clients and not spec.label_flip:
         raise bad("label_flip", "faulty_clients need a non-empty label_flip map")
+    if spec.scenario != NONE:
+        if spec.label_flip or spec.faulty_clients:
+            raise bad("scenario", "a planted scenario cannot be combined with faulty_clients / label_flip")
+        if spec.num_clients < minimum_clients(spec.scenario):
+            raise bad("num_clients", f"scenario {spec.scenario} needs at least {minimum_clients(spec.scenario)} clients")
     if spec.dp_noise > 0 and spec.dp_clip <= 0:
         raise bad("dp_clip", "must be > 0 when dp_noise > 0")

@@ -32,6 +32,8 @@ class ProvenanceSettings:
                                         doc="inputs traced per round at least, where labels allow")
     max_mispredictions: int = setting(100, schema={"type": "integer", "minimum": 0},
                                       doc="mispredictions traced per round (faulty-client runs)")
+    max_planted: int = setting(50, schema={"type": "integer", "minimum": 0},
+                               doc="planted inputs traced per planted set and round (ground-truth runs)")
     layer_decay: float | None = setting(
         DEFAULT_LAYER_DECAY, schema={"anyOf": [{"type": "null"}, {"type": "number", "exclusiveMinimum": 0, "maximum": 1}]},
         doc="weight of each earlier layer (null: all layers equal)",

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
+from tracefl.data.scenarios import client_examples
 from tracefl.data.store import load_split
 from tracefl.data.transforms import images_to_tensor
 from tracefl.data.partition import load_partition
@@ -66,15 +67,18 @@ def client_tensors(
     model: str | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
 ) -> tuple[Inputs, torch.Tensor]:
-    """(x, y) of one client, with its label flip applied when it is faulty.
+    """(x, y) of one client as it trains: its planted scenario applied (a style, a backdoor
+    trigger), and its label flip when it is faulty.
 
     ``dataset`` may be the registered name or its :class:`DatasetSpec` (a spec needs no
     registry lookup, so a user's local dataset works in every simulation worker).
     """
     x_all, y_all = _train_split(str(dataset_dir))
-    indices = np.asarray(_partition(str(partition_path))["clients"][client_id]["indices"], dtype=np.int64)
-    x = model_inputs(x_all[indices], dataset, model, max_length)
-    y = torch.as_tensor(y_all[indices], dtype=torch.long)
+    partition = _partition(str(partition_path))
+    indices = np.asarray(partition["clients"][client_id]["indices"], dtype=np.int64)
+    x_raw, y_raw = client_examples(partition, client_id, indices, x_all[indices], y_all[indices], _spec(dataset).kind)
+    x = model_inputs(x_raw, dataset, model, max_length)
+    y = torch.as_tensor(y_raw, dtype=torch.long)
     if flip_map:
         y = apply_label_flip(y, flip_map)
     return x, y

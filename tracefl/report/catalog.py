@@ -106,6 +106,27 @@ for _item in (
     Item("figure6", "figure", "Figure 6: localization time per input",
          "Figure 6 of the TraceFL paper: measured localization time per input, TraceFL against FedDebug, "
          "per dataset (Table I's runs).", f"{_FIGURES}:figure6", runs_from="table1", feddebug=True),
+    Item("ground_truth", "figure", "Ground truth: planted provenance",
+         "Ground-truth provenance benchmark (not in the paper): runs in which the client that caused a prediction "
+         "is planted (tracefl.data.scenarios). style: clients 0 and 1 hold the same number of examples of one "
+         "label, each in its own style, no other client holds it; a styled test input predicted as that label "
+         "should trace to the client of its style. backdoor: client 0 stamps a trigger on some examples and "
+         "relabels them to a label every client holds, fewer than the top holder of that label; a triggered test "
+         "input predicted as the target should trace to client 0. Bars: the share of planted inputs each method "
+         "traces to the planting client (%), mean over seeds with a 95% Student-t interval; dotted: a random "
+         "participant. The label-count rule (most training examples of the predicted label, ties to the first "
+         "participant) gets 50% on style and 0% on backdoor by construction. FedDebug (backdoor, images): share "
+         "of its generated inputs that single out client 0. CSV: one row per dataset, scenario, seed and method "
+         "(accuracy, chance in %; n_inputs traced; planted_rate_pct: the share of planted test inputs predicted "
+         "as planted, the backdoor's attack success; runs with fewer than 20 planted inputs are inconclusive "
+         "and not averaged in).",
+         "tracefl.report.ground_truth:figure", feddebug=True),
+    Item("ground_truth_table", "table", "Ground truth: planted provenance (table)",
+         "Ground-truth provenance benchmark (the runs of the ground_truth figure): per dataset, scenario and "
+         "method, the share of planted test inputs traced to the planting client, mean over the conclusive seeds "
+         "with a 95% Student-t interval (NA with one seed), a random participant's chance, planted inputs "
+         "traced, the planted rate (backdoor: attack success) and the global model's last-round accuracy.",
+         "tracefl.report.ground_truth:table", runs_from="ground_truth", feddebug=True),
     Item("ablation_weighting", "table", "Ablation: client weighting",
          "Ablation: client weighting in TraceFL (Figure 2 runs). label_held / top_holder: as configured "
          "(provenance.client_weighting; default none, as the paper's artifact); the data_size columns: each client's score "

@@ -45,3 +45,23 @@ def per_run(per_round_table: pd.DataFrame, metrics: list[str] = METRICS) -> dict
         seconds_per_input=float(traced["seconds_per_input"].mean()) if len(traced) else float("nan"),
     )
     return summary
+
+
+def mean_ci95(values) -> tuple[float, float, float]:
+    """Mean and two-sided 95% Student-t interval of independent runs (e.g. seeds).
+
+    One value gives its mean with a NaN interval (nothing to estimate a spread from); no
+    value gives NaN throughout.
+    """
+    import numpy as np
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return float("nan"), float("nan"), float("nan")
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return mean, mean - half, mean + half

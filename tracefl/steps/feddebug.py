@@ -36,7 +36,7 @@ def run_feddebug(
     if dspec.kind != "image":
         raise ValueError(f"FedDebug works on image models only; dataset '{spec.dataset}' is text")
     dev = resolve_device(device)
-    faulty = {str(c) for c in spec.faulty_clients}
+    faulty = set(spec.faulty_ids)  # label flippers, or a planted backdoor
     rounds = completed_rounds(run_dir)
     if len(rounds) < spec.rounds:
         raise InputError(f"{run_dir}: {len(rounds)} of {spec.rounds} rounds on disk; train the run first")

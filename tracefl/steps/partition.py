@@ -1,26 +1,51 @@
-"""The partition step: a run's Dirichlet non-IID split of its dataset's training labels."""
+"""The partition step: a run's Dirichlet non-IID split of its dataset's training labels,
+with the run's planted scenario (tracefl.data.scenarios) where it has one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tracefl.config import RunSpec
+from tracefl.data import scenarios
 from tracefl.data.partition import partition_labels, write_partition
 from tracefl.data.store import load_split
+
+
+def partition_for(spec: RunSpec, labels: np.ndarray) -> dict[str, Any]:
+    """The partition of ``labels`` that ``spec`` trains on (a pure function of both)."""
+
+    def split(subset: np.ndarray) -> dict[str, Any]:
+        return partition_labels(
+            subset,
+            spec.num_clients,
+            spec.alpha,
+            spec.seed,
+            min_label_examples=spec.min_label_examples,
+            max_client_samples=spec.max_client_samples,
+            min_client_samples=spec.batch_size,
+        )
+
+    labels = np.asarray(labels)
+    if spec.scenario == scenarios.STYLE:
+        # The other labels are split as usual; the style label goes to the style clients only.
+        rest = np.flatnonzero(labels != scenarios.STYLE_LABEL)
+        base = split(labels[rest])
+        for client in base["clients"].values():
+            client["indices"] = [int(i) for i in rest[np.asarray(client["indices"], dtype=np.int64)]]
+        base["num_examples"] = int(len(labels))
+        return scenarios.plant_style(base, labels, spec.seed, spec.max_client_samples)
+    partition = split(labels)
+    if spec.scenario == scenarios.BACKDOOR:
+        return scenarios.plant_backdoor(partition, labels)
+    return partition
 
 
 def partition_run(spec: RunSpec, dataset_dir: str | Path, out: str | Path) -> dict[str, Any]:
     """Partition the stored train split of ``dataset_dir`` as ``spec`` says; writes ``out``."""
     _, labels = load_split(dataset_dir, "train")
-    partition = partition_labels(
-        labels,
-        spec.num_clients,
-        spec.alpha,
-        spec.seed,
-        min_label_examples=spec.min_label_examples,
-        max_client_samples=spec.max_client_samples,
-        min_client_samples=spec.batch_size,
-    )
+    partition = partition_for(spec, labels)
     write_partition(out, partition)
     return partition

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,9 @@ from tqdm import tqdm
 from tracefl.atomic import write_csv, write_json
 from tracefl.config import ProvenanceSettings, RunSpec
 from tracefl.errors import InputError
-from tracefl.data.tensors import server_tensors
+from tracefl.data.scenarios import NONE, PlantedSet, planted_test_sets
+from tracefl.data.store import load_split
+from tracefl.data.tensors import model_inputs, server_tensors
 from tracefl.models.device import resolve_device
 from tracefl.models.inference import predict
 from tracefl.models.inputs import Inputs, take, to_device
@@ -66,10 +70,42 @@ PROVENANCE_COLUMNS = [
     "label_held_last_layer",
     "top_holder_last_layer",
     "faulty_traced_last_layer",
+    # Planted ground truth (scenario runs, tracefl.data.scenarios): the client that caused the
+    # prediction, whether TraceFL and each baseline traced it, a random participant's chance,
+    # and the share of the planted set the model predicted as planted that round.
+    "truth_client",
+    "truth_traced",
+    "truth_chance",
+    "truth_traced_label_count",
+    "truth_traced_last_layer",
+    "planted_rate",
 ]
 # Columns holding 0/1 per input (nullable integers in the CSV).
-HIT_COLUMNS = [c for c in PROVENANCE_COLUMNS if c.startswith(("label_held", "top_holder", "faulty_traced"))
+HIT_COLUMNS = [c for c in PROVENANCE_COLUMNS if c.startswith(("label_held", "top_holder", "faulty_traced", "truth_traced"))
                and not c.endswith("_chance")]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Inputs of one kind traced together in a round, with what they were selected for."""
+
+    kind: str
+    x: Inputs
+    labels: np.ndarray
+    input_ids: np.ndarray
+    selected_as: np.ndarray  # the prediction each input was selected for
+    truth: str | None = None  # planted inputs: the client that caused the prediction
+    planted_rate: float = float("nan")  # planted inputs: share of the set predicted as planted
+
+
+def planted_batch(planted: PlantedSet, x: Inputs, global_model: torch.nn.Module, device: torch.device,
+                  limit: int) -> Batch:
+    """The first ``limit`` inputs of a planted set that the model predicts as the scenario planted."""
+    predicted = predict(global_model, x, device).argmax(1).numpy()
+    hit = np.flatnonzero(predicted == planted.expected)
+    idx = hit[:limit]
+    return Batch(planted.kind, take(x, idx), planted.labels[idx], planted.input_ids[idx], predicted[idx],
+                 planted.truth, float(len(hit) / max(len(predicted), 1)))
 
 
 def trace_round(
@@ -80,8 +116,14 @@ def trace_round(
     y_test: torch.Tensor,
     settings: ProvenanceSettings,
     device: torch.device,
+    planted: Sequence[tuple[PlantedSet, Inputs]] = (),
 ) -> pd.DataFrame:
-    """Trace the selected test inputs of one round; an empty frame when none qualifies."""
+    """Trace the selected test inputs of one round; an empty frame when none qualifies.
+
+    ``planted``: a ground-truth run's planted test sets (tracefl.data.scenarios) with their
+    model inputs; those the model predicts as planted are traced and scored against the
+    client that planted them.
+    """
     global_model, clients, meta = round_models(spec, run_dir, rnd, device)
     participants: list[str] = meta["participants"]
     label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
@@ -89,23 +131,30 @@ def trace_round(
     predicted = predict(global_model, x_test, device).argmax(1).numpy()
     true = y_test.numpy()
 
+    def test_batch(kind: str, idx: np.ndarray) -> Batch:
+        return Batch(kind, take(x_test, idx), true[idx], idx, predicted[idx])
+
     held = sorted({label for counts in label_counts.values() for label, n in counts.items() if n > 0})
     per_label = per_label_quota(len(held), settings.inputs_per_label, settings.min_inputs_per_round)
-    batches = [("correct", select_correct_inputs(true, predicted, held, per_label))]
+    batches = [test_batch("correct", select_correct_inputs(true, predicted, held, per_label))]
     faulty = [str(c) for c in spec.faulty_clients]
     if set(faulty) & set(participants):  # without a faulty participant no trace could be right
-        batches.append(("misprediction", select_mispredictions(true, predicted, spec.flip_map, settings.max_mispredictions)))
-    batches = [(kind, idx) for kind, idx in batches if len(idx)]
+        batches.append(test_batch("misprediction",
+                                  select_mispredictions(true, predicted, spec.flip_map, settings.max_mispredictions)))
+    for planted_set, x in planted:
+        if planted_set.truth in participants:  # a round without the planted client cannot be scored
+            batches.append(planted_batch(planted_set, x, global_model, device, settings.max_planted))
+    batches = [b for b in batches if len(b.input_ids)]
     if not batches:
         return pd.DataFrame(columns=PROVENANCE_COLUMNS)
 
     frames = []
-    for kind, idx in batches:
+    for batch in batches:
         started = time.perf_counter()
         unweighted = trace(
             global_model,
             clients,
-            to_device(take(x_test, idx), device),
+            to_device(batch.x, device),
             layer_decay=settings.layer_decay,
             chunk_size=settings.chunk_size,
         )
@@ -113,14 +162,14 @@ def trace_round(
         # Eq. 5-6) for the ablation columns.
         weighted = reweight_by_data_size(unweighted, meta["num_examples"])
         result = weighted if settings.client_weighting == "data_size" else unweighted
-        seconds = (time.perf_counter() - started) / len(idx)
-        labels = true[idx]
+        seconds = (time.perf_counter() - started) / len(batch.input_ids)
+        labels = batch.labels
         col = {c: i for i, c in enumerate(result.client_ids)}
         frame = pd.DataFrame(
             {
                 "round": rnd,
-                "kind": kind,
-                "input_id": idx,
+                "kind": batch.kind,
+                "input_id": batch.input_ids,
                 "true_label": labels,
                 "predicted_label": result.predicted.cpu().numpy(),
                 "traced_client": result.traced,
@@ -155,13 +204,20 @@ def trace_round(
             frame["faulty_traced_data_size"] = faulty_metrics(weighted.traced, faulty, participants)["faulty_traced"]
             for name, traced in baselines.items():
                 frame[f"faulty_traced_{name}"] = faulty_metrics(traced, faulty, participants)["faulty_traced"]
+        if batch.truth is not None:
+            frame["truth_client"] = batch.truth
+            scored = faulty_metrics(result.traced, [batch.truth], participants)
+            frame["truth_traced"], frame["truth_chance"] = scored["faulty_traced"], scored["faulty_chance"]
+            for name, traced in baselines.items():
+                frame[f"truth_traced_{name}"] = faulty_metrics(traced, [batch.truth], participants)["faulty_traced"]
+            frame["planted_rate"] = batch.planted_rate
         # Selection used a batched prediction; the trace predicts again in its own chunks. A
         # near-tie of two logits may flip between them: such an input was not traced for the
         # class it was selected for, so it is left out rather than scored.
-        same = frame["predicted_label"].to_numpy() == predicted[idx]
+        same = frame["predicted_label"].to_numpy() == batch.selected_as
         if not same.all():
             logger.warning("round %d: %d %s input(s) left out: the trace predicted another class",
-                           rnd, int((~same).sum()), kind)
+                           rnd, int((~same).sum()), batch.kind)
             frame = frame[same]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).reindex(columns=PROVENANCE_COLUMNS)
@@ -187,8 +243,14 @@ def run_provenance(
     x_test, y_test = server_tensors(
         spec.data, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
     )
+    planted = []
+    if spec.scenario != NONE:
+        x_raw, y_raw = load_split(dataset_dir, "test")
+        n = spec.max_server_samples
+        planted = [(s, model_inputs(s.x, spec.data, spec.model, spec.max_length))
+                   for s in planted_test_sets(spec.scenario, x_raw[:n], y_raw[:n], spec.data.kind)]
     frames = [
-        trace_round(spec, run_dir, rnd, x_test, y_test, settings, dev)
+        trace_round(spec, run_dir, rnd, x_test, y_test, settings, dev, planted)
         for rnd in tqdm(rounds, desc=f"provenance {spec.run_id}")
     ]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PROVENANCE_COLUMNS)

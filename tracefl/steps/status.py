@@ -34,7 +34,7 @@ def run_status(preset: Preset, run_id: str, results: Path) -> RunStatus:
     run_dir = results / "runs" / run_id
     done = completed_rounds(run_dir)
     accuracy = read_meta(run_dir, done[-1]).get("global_accuracy") if done else None
-    needs_feddebug = bool(spec.faulty_clients) and spec.data.kind == "image"
+    needs_feddebug = bool(spec.faulty_ids) and spec.data.kind == "image"
     return RunStatus(
         run_id, spec, len(done), accuracy,
         trained=(run_dir / "rounds.csv").is_file(),

@@ -115,7 +115,7 @@ def item_inputs(item):
     }
     if catalog.get_item(item).feddebug:  # FedDebug is image-only: text rows show NA for it
         files["feddebug"] = [
-            f"results/runs/{r}/feddebug.csv" for r in runs if RUNS[r].faulty_clients and RUNS[r].data.kind == "image"
+            f"results/runs/{r}/feddebug.csv" for r in runs if RUNS[r].faulty_ids and RUNS[r].data.kind == "image"
         ]
     return files
 
