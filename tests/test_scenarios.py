@@ -165,4 +165,6 @@ def test_benchmark_rows_and_the_mean_over_seeds():
     table = aggregate(long).set_index("method")
     assert table.loc["tracefl", "accuracy_pct"] == 50.0 and table.loc["tracefl", "seeds"] == 2
     assert table.loc["label_count", "accuracy_pct"] == 0.0 and table.loc["last_layer", "accuracy_pct"] == 100.0
-    assert table.loc["tracefl", "ci95_high_pct"] - 50 == pytest.approx(12.706204736 * np.std([75, 25], ddof=1) / np.sqrt(2))
+    # t(0.975, 1) = 12.7: the interval of two seeds this far apart leaves 0-100 and is clipped to it
+    assert mean_ci95([75, 25])[2] - 50 == pytest.approx(12.706204736 * np.std([75, 25], ddof=1) / np.sqrt(2))
+    assert (table.loc["tracefl", "ci95_low_pct"], table.loc["tracefl", "ci95_high_pct"]) == (0.0, 100.0)

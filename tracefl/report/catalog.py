@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracefl.report.learned import LEARNED_ACCURACY_PCT
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -63,6 +65,10 @@ _FIGURES = "tracefl.report.figures"
 _TABLES = "tracefl.report.tables"
 
 ITEMS: dict[str, Item] = {}
+# Said by every item whose runs are checked against a learned accuracy (tracefl.report.learned).
+_INCONCLUSIVE = (" A run whose global model ends below its dataset's learned accuracy ("
+                 + ", ".join(f"{name} {pct:g}%" for name, pct in LEARNED_ACCURACY_PCT.items())
+                 + ") is marked inconclusive (column conclusive; a red note or circle in figures).")
 
 
 def register(item: Item) -> Item:
@@ -79,29 +85,32 @@ for _item in (
          "chance level, the strict 'top holder' metric and its chance level, two baselines on the same inputs "
          "(top holder): the last provenance layer alone, and the label-count rule (the participant with the most "
          "training examples of the predicted label), which never looks at a model and is perfect on both metrics "
-         "by construction; and the global model's accuracy; one panel per dataset and model.", f"{_FIGURES}:figure2"),
+         "by construction; and the global model's accuracy; one panel per dataset and model." + _INCONCLUSIVE, f"{_FIGURES}:figure2"),
     Item("table1", "table", "Table I: faulty-client localization",
-         "Table I: faulty-client localization (label-flipping client 0, all clients every round). "
+         "Table I: faulty-client localization (client 0 is faulty, all clients every round). fault: it flips "
+         "every label to 0 (the artifact's fault), flips one label, or plants a backdoor (the ground_truth item's "
+         "runs: a trigger relabelled to a label every client holds, fewer poisoned examples than the top holder "
+         "has; its faulty predictions are triggered inputs predicted as the target). "
          "tracefl_faulty_pct: mispredictions traced to the faulty client; faulty_chance_pct: a random participant; "
          "feddebug_pct: FedDebug on generated inputs; label_count_faulty_pct: the participant with the most post-flip "
          "examples of the predicted label (finds a client that flips every label to 0 by construction); "
          "last_layer_faulty_pct: the last provenance layer alone. Correct predictions: label held / top holder "
          "beside chance and the same two baselines (top holder; the label-count rule is the top holder by "
-         "construction where no client flips labels).",
+         "construction where no client flips labels)." + _INCONCLUSIVE,
          f"{_TABLES}:table1", feddebug=True),
     Item("figure3", "figure", "Figure 3: TraceFL under data heterogeneity",
          "Figure 3 of the TraceFL paper: average localization accuracy (beside chance, the strict metric, the last "
          "layer alone and the label-count rule, perfect by construction) and best global model accuracy against "
-         "the Dirichlet alpha of the partition.", f"{_FIGURES}:figure3"),
+         "the Dirichlet alpha of the partition." + _INCONCLUSIVE, f"{_FIGURES}:figure3"),
     Item("figure4", "figure", "Figure 4: TraceFL under differential privacy",
          "Figure 4 of the TraceFL paper: localization and model accuracy against the DP noise multiplier "
-         "(Flower's server-side fixed clipping).", f"{_FIGURES}:figure4"),
+         "(Flower's server-side fixed clipping)." + _INCONCLUSIVE, f"{_FIGURES}:figure4"),
     Item("table2", "table", "Table II: differential privacy",
-         "Table II: differential privacy (Flower server-side fixed clipping + Gaussian noise).", f"{_TABLES}:table2"),
+         "Table II: differential privacy (Flower server-side fixed clipping + Gaussian noise)." + _INCONCLUSIVE, f"{_TABLES}:table2"),
     Item("table3", "table", "Table III: scalability in clients",
-         "Table III: scalability in the total number of clients.", f"{_TABLES}:table3"),
+         "Table III: scalability in the total number of clients." + _INCONCLUSIVE, f"{_TABLES}:table3"),
     Item("figure5", "figure", "Figure 5: scalability in rounds",
-         "Figure 5 of the TraceFL paper: long runs, localization and model accuracy per round.",
+         "Figure 5 of the TraceFL paper: long runs, localization and model accuracy per round." + _INCONCLUSIVE,
          f"{_FIGURES}:figure5"),
     Item("figure6", "figure", "Figure 6: localization time per input",
          "Figure 6 of the TraceFL paper: measured localization time per input, TraceFL against FedDebug, "
@@ -113,7 +122,7 @@ for _item in (
          "should trace to the client of its style. backdoor: client 0 stamps a trigger on some examples and "
          "relabels them to a label every client holds, fewer than the top holder of that label; a triggered test "
          "input predicted as the target should trace to client 0. Bars: the share of planted inputs each method "
-         "traces to the planting client (%), mean over seeds with a 95% Student-t interval; dotted: a random "
+         "traces to the planting client (%), mean over seeds with a 95% Student-t interval (clipped to 0-100); dotted: a random "
          "participant. The label-count rule (most training examples of the predicted label, ties to the first "
          "participant) gets 50% on style and 0% on backdoor by construction. FedDebug (backdoor, images): share "
          "of its generated inputs that single out client 0. CSV: one row per dataset, scenario, seed and method "
@@ -124,7 +133,7 @@ for _item in (
     Item("ground_truth_table", "table", "Ground truth: planted provenance (table)",
          "Ground-truth provenance benchmark (the runs of the ground_truth figure): per dataset, scenario and "
          "method, the share of planted test inputs traced to the planting client, mean over the conclusive seeds "
-         "with a 95% Student-t interval (NA with one seed), a random participant's chance, planted inputs "
+         "with a 95% Student-t interval clipped to 0-100 (NA with one seed), a random participant's chance, planted inputs "
          "traced, the planted rate (backdoor: attack success) and the global model's last-round accuracy.",
          "tracefl.report.ground_truth:table", runs_from="ground_truth", feddebug=True),
     Item("ablation_weighting", "table", "Ablation: client weighting",

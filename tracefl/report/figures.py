@@ -47,14 +47,24 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
         ax.plot(group[x], group["last_layer_top_holder_pct"], "x--", color="tab:purple", label="last layer only (top holder)")
         ax.plot(group[x], group["label_count_top_holder_pct"], "--", color="tab:gray", label="label count rule (top holder)")
         ax.plot(group[x], group["best_global_acc_pct"], "^-", color="tab:orange", label="best global model accuracy")
-        ax.set_title(f"{dataset} - {model}\n{int(group['traced_correct'].sum())} inputs traced", fontsize=9)
+        weak = group[~group["conclusive"].astype(bool)]
+        if len(weak):  # runs whose model did not learn: circled in red, named in the title
+            ax.plot(weak[x], weak["tracefl_pct"], "o", ms=11, mfc="none", mec="tab:red",
+                    label="inconclusive (model below its learned accuracy)")
+        ax.set_title(f"{dataset} - {model}\n{int(group['traced_correct'].sum())} inputs traced"
+                     + (f", {len(weak)} of {len(group)} inconclusive" if len(weak) else ""), fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Accuracy (%)")
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
     for j in range(len(groups), rows * cols):
         axes[j // cols][j % cols].axis("off")
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = [], []
+    for ax in axes.flat:  # the inconclusive marker may be on any panel
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
     fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(title, y=0.0, va="bottom", fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 0.9))

@@ -76,7 +76,7 @@ def aggregate(long: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "model", "scenario", "method"]
     for key, group in long.groupby(keys, sort=False):
         kept = group[group["conclusive"]]
-        mean, low, high = mean_ci95(kept["accuracy"].to_numpy())
+        mean, low, high = mean_ci95(kept["accuracy"].to_numpy(), bounds=(0.0, 100.0))
         rows.append({
             **dict(zip(keys, key)),
             "seeds": int(len(kept)),

@@ -17,6 +17,7 @@ from tracefl.config import RunSpec
 from tracefl.errors import InputError, reading
 from tracefl.runs.layout import coverage_path
 from tracefl.models.catalog import display_name
+from tracefl.report.learned import is_conclusive, learned_threshold
 from tracefl.report.summary import per_round, per_run
 
 
@@ -72,13 +73,19 @@ class RunResult:
             best_global_acc_pct=correct["best_global_accuracy_pct"],
             last_global_acc_pct=correct["last_global_accuracy_pct"],
             tracefl_s_per_input=correct["seconds_per_input"],
+            # a model below the dataset's learned accuracy leaves the numbers above unreadable
+            learned_threshold_pct=learned_threshold(self.spec.dataset),
+            conclusive=is_conclusive(self.spec.dataset, correct["last_global_accuracy_pct"]),
             run_id=self.spec.run_id,
         )
         return row
 
     def faulty_summary(self) -> dict:
-        """Faulty-client localization on mispredictions, TraceFL beside FedDebug and chance."""
-        mis = self.provenance[self.provenance["kind"] == "misprediction"]
+        """Faulty-client localization on mispredictions, TraceFL beside FedDebug and chance.
+
+        A planted backdoor's faulty predictions are its triggered inputs predicted as the target.
+        """
+        mis = self.provenance[self.provenance["kind"].isin(["misprediction", "backdoor"])]
         by_round = mis.groupby("round")
         row = {
             "traced_mispredictions": int(len(mis)),

@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tracefl.config import RunSpec  # noqa: E402
 from tracefl.models.catalog import display_name  # noqa: E402
+from tracefl.report.learned import inconclusive_note, is_conclusive, learned_threshold  # noqa: E402
 from tracefl.report.summary import per_round, per_run  # noqa: E402
 
 @dataclass
@@ -47,8 +48,11 @@ def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
         ax = axes[i // cols][i % cols]
         table = per_round(panel.provenance, panel.rounds)
         summary = per_run(table)
+        last = summary["last_global_accuracy_pct"]
         summaries.append({"panel": string.ascii_lowercase[i], "run_id": panel.spec.run_id, "dataset": panel.spec.dataset,
-                          "model": panel.spec.model, **summary})
+                          "model": panel.spec.model, **summary,
+                          "learned_threshold_pct": learned_threshold(panel.spec.dataset),
+                          "conclusive": is_conclusive(panel.spec.dataset, last)})
         x = table["round"]
         ax.plot(x, table["label_held"], "o-", color="tab:blue", ms=3, label="TraceFL accuracy")
         ax.plot(x, table["label_held_chance"], ":", color="tab:blue", label="chance (TraceFL)")
@@ -58,6 +62,9 @@ def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
         ax.plot(x, table["top_holder_label_count"], "--", color="tab:gray", label="label count rule (top holder)")
         ax.plot(x, table["global_accuracy"], "^-", color="tab:orange", ms=3, label="Global model accuracy")
         ax.set_title(panel_title(i, panel.spec), fontsize=9)
+        note = inconclusive_note(panel.spec.dataset, last)
+        if note:
+            ax.text(0.02, 0.97, note, transform=ax.transAxes, ha="left", va="top", fontsize=7, color="tab:red")
         ax.text(
             0.98,
             0.03,

@@ -47,11 +47,12 @@ def per_run(per_round_table: pd.DataFrame, metrics: list[str] = METRICS) -> dict
     return summary
 
 
-def mean_ci95(values) -> tuple[float, float, float]:
+def mean_ci95(values, bounds: tuple[float, float] | None = None) -> tuple[float, float, float]:
     """Mean and two-sided 95% Student-t interval of independent runs (e.g. seeds).
 
-    One value gives its mean with a NaN interval (nothing to estimate a spread from); no
-    value gives NaN throughout.
+    ``bounds`` clips the interval to the values' range (percentages: (0, 100)); with three
+    seeds t is 4.3, so an unclipped interval of a rate often leaves it. One value gives its
+    mean with a NaN interval (nothing to estimate a spread from); no value gives NaN throughout.
     """
     import numpy as np
     from scipy import stats
@@ -64,4 +65,7 @@ def mean_ci95(values) -> tuple[float, float, float]:
     if len(values) < 2:
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, low, high

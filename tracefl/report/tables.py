@@ -28,15 +28,28 @@ def write_table(table: pd.DataFrame, prefix: str | Path, caption: str) -> None:
     )
 
 
+def fault_description(spec) -> str:
+    """What the faulty client does, in a table cell: every label to one, one label, or a backdoor."""
+    if spec.scenario == "backdoor":
+        from tracefl.data.scenarios import BACKDOOR_TARGET
+
+        return f"backdoor (trigger -> {BACKDOOR_TARGET})"
+    flips = spec.flip_map
+    targets = sorted(set(flips.values()))
+    if len(flips) > 1 and len(targets) == 1 and len(flips) == spec.num_classes - 1:
+        return f"all labels -> {targets[0]}"
+    return ", ".join(f"{src} -> {dst}" for src, dst in sorted(flips.items()))
+
+
 def table1(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
-    """Table I: faulty-client localization, TraceFL vs FedDebug vs chance, per dataset and alpha."""
-    rows = [{**r.summary(), **r.faulty_summary()} for r in results]
+    """Table I: faulty-client localization, TraceFL vs FedDebug vs chance, per dataset, fault and alpha."""
+    rows = [{"fault": fault_description(r.spec), **r.summary(), **r.faulty_summary()} for r in results]
     cols = [
-        "dataset", "model", "alpha", "clients", "rounds", "traced_mispredictions", "tracefl_faulty_pct",
+        "dataset", "model", "fault", "alpha", "clients", "rounds", "traced_mispredictions", "tracefl_faulty_pct",
         "faulty_chance_pct", "feddebug_pct", "label_count_faulty_pct", "last_layer_faulty_pct", "traced_correct",
         "tracefl_pct", "chance_pct", "top_holder_pct", "top_holder_chance_pct", "label_count_top_holder_pct",
-        "last_layer_top_holder_pct", "best_global_acc_pct", "last_global_acc_pct", "tracefl_mis_s_per_input",
-        "feddebug_s_per_input", "run_id",
+        "last_layer_top_holder_pct", "best_global_acc_pct", "last_global_acc_pct", "learned_threshold_pct",
+        "conclusive", "tracefl_mis_s_per_input", "feddebug_s_per_input", "run_id",
     ]
     table = pd.DataFrame(rows)[cols]
     write_table(table, prefix, item.caption)

@@ -137,8 +137,8 @@ def trace_round(
     held = sorted({label for counts in label_counts.values() for label, n in counts.items() if n > 0})
     per_label = per_label_quota(len(held), settings.inputs_per_label, settings.min_inputs_per_round)
     batches = [test_batch("correct", select_correct_inputs(true, predicted, held, per_label))]
-    faulty = [str(c) for c in spec.faulty_clients]
-    if set(faulty) & set(participants):  # without a faulty participant no trace could be right
+    faulty = spec.faulty_ids  # label flippers, or a planted backdoor client
+    if spec.flip_map and set(faulty) & set(participants):  # without a faulty participant no trace could be right
         batches.append(test_batch("misprediction",
                                   select_mispredictions(true, predicted, spec.flip_map, settings.max_mispredictions)))
     for planted_set, x in planted:
