@@ -122,7 +122,7 @@ for _item in (
          "should trace to the client of its style. backdoor: client 0 stamps a trigger on some examples and "
          "relabels them to a label every client holds, fewer than the top holder of that label; a triggered test "
          "input predicted as the target should trace to client 0. Bars: the share of planted inputs each method "
-         "traces to the planting client (%), mean over seeds with a 95% Student-t interval (clipped to 0-100); dotted: a random "
+         "traces to the planting client (%; per round, then over rounds), mean over seeds with a 95% Student-t interval (clipped to 0-100); dotted: a random "
          "participant. The label-count rule (most training examples of the predicted label, ties to the first "
          "participant) gets 50% on style and 0% on backdoor by construction. FedDebug (backdoor, images): share "
          "of its generated inputs that single out client 0. CSV: one row per dataset, scenario, seed and method "

@@ -8,6 +8,7 @@ client. ``benchmark_rows`` gives one row per run and method (the long CSV of the
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -37,7 +38,8 @@ COLORS = {"tracefl": "tab:blue", "last_layer": "tab:purple", "label_count": "tab
 
 
 def benchmark_rows(result: RunResult) -> list[dict]:
-    """One row per method for a planted run: accuracy and chance in %, over every planted input traced."""
+    """One row per method for a planted run: accuracy and chance in %, averaged per round and then over
+    rounds (as every other item averages); n_inputs: planted inputs traced (FedDebug: generated inputs)."""
     spec = result.spec
     planted = result.provenance[result.provenance["kind"] != "correct"]
     planted = planted[planted["truth_client"].notna()] if "truth_client" in planted else planted.iloc[:0]
@@ -50,24 +52,29 @@ def benchmark_rows(result: RunResult) -> list[dict]:
         "clients": spec.num_clients,
         "alpha": spec.alpha,
         # the share of the planted test set the model predicted as planted (backdoor: attack success)
-        "planted_rate_pct": float(planted.groupby("round")["planted_rate"].mean().mean() * 100) if len(planted) else float("nan"),
+        "planted_rate_pct": _per_round_pct(planted, "planted_rate"),
         "last_global_acc_pct": float(result.rounds["global_accuracy"].iloc[-1] * 100),
         "run_id": spec.run_id,
     }
-    chance = float(planted["truth_chance"].mean() * 100) if len(planted) else float("nan")
+    chance = _per_round_pct(planted, "truth_chance")
     rows = []
     for method, (column, _) in METHODS.items():
         if column is None:
             if result.feddebug is None:
                 continue
-            scores = result.feddebug["score"]
+            scored, column = result.feddebug, "score"
         else:
-            scores = planted[column]
-        n = int(len(scores))
-        rows.append({**base, "method": method, "accuracy": float(scores.mean() * 100) if n else float("nan"),
+            scored = planted
+        n = int(len(scored))
+        rows.append({**base, "method": method, "accuracy": _per_round_pct(scored, column),
                      "chance": chance, "n_inputs": n,
                      "conclusive": bool(n >= MIN_PLANTED_INPUTS and len(planted) >= MIN_PLANTED_INPUTS)})
     return rows
+
+
+def _per_round_pct(rows: pd.DataFrame, column: str) -> float:
+    """Mean per round, then over rounds, in %; NaN without rows."""
+    return float(rows.groupby("round")[column].mean().mean() * 100) if len(rows) else float("nan")
 
 
 def aggregate(long: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +109,9 @@ def figure(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     long.to_csv(prefix.with_suffix(".csv"), index=False)
     table = aggregate(long)
     scenarios = list(dict.fromkeys(table["scenario"]))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(1.0 + 3.6 * len(scenarios), 3.8), squeeze=False)
+    width_per_group = max(len(set(zip(table["dataset"], table["model"]))), 1) * 1.5
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(1.0 + (1.2 + width_per_group) * len(scenarios), 4.2),
+                             squeeze=False)
     for ax, scenario in zip(axes[0], scenarios):
         part = table[table["scenario"] == scenario]
         groups = list(dict.fromkeys(zip(part["dataset"], part["model"])))
@@ -116,11 +125,15 @@ def figure(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
                              rows["ci95_high_pct"].to_numpy(dtype=float) - mean])
             ax.bar(pos, mean, width, color=COLORS[method], label=METHODS[method][1],
                    yerr=np.nan_to_num(err), capsize=2, error_kw={"lw": 0.8})
+            for x, value in zip(pos, mean):  # the value on each bar: a 0% bar is otherwise invisible
+                if not np.isnan(value):
+                    ax.text(x, 1, f"{value:.0f}", ha="center", va="bottom", fontsize=6, color="white"
+                            if value > 8 else "black")
         chance = part.groupby(["dataset", "model"], sort=False)["chance_pct"].mean().reindex(groups)
         ax.hlines(chance.to_numpy(dtype=float), np.arange(len(groups)) - 0.45, np.arange(len(groups)) + 0.45,
                   colors="black", linestyles=":", label="chance (random participant)")
         seeds = part.groupby(["dataset", "model"], sort=False)["seeds"].max().reindex(groups)
-        labels = [f"{d}\n{m}\n{int(s)} seed(s)" for (d, m), s in zip(groups, seeds)]
+        labels = [f"{textwrap.fill(d, 14)}\n{m}\n{int(s)} seed(s)" for (d, m), s in zip(groups, seeds)]
         ax.set_xticks(np.arange(len(groups)), labels, fontsize=7)
         ax.set_ylim(0, 105)
         ax.set_ylabel("Responsible client found (%)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tracefl.data.scenarios import BACKDOOR, BACKDOOR_TARGET
 from tracefl.models.catalog import display_name
 from tracefl.report.catalog import Item
 from tracefl.report.results import RunResult
@@ -30,9 +31,7 @@ def write_table(table: pd.DataFrame, prefix: str | Path, caption: str) -> None:
 
 def fault_description(spec) -> str:
     """What the faulty client does, in a table cell: every label to one, one label, or a backdoor."""
-    if spec.scenario == "backdoor":
-        from tracefl.data.scenarios import BACKDOOR_TARGET
-
+    if spec.scenario == BACKDOOR:
         return f"backdoor (trigger -> {BACKDOOR_TARGET})"
     flips = spec.flip_map
     targets = sorted(set(flips.values()))
