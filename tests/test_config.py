@@ -13,7 +13,9 @@ def test_presets_resolve_and_run_ids_are_unique_and_stable():
     quick = load_preset(ROOT / "config/experiments.yaml", "quick")
     paper = load_preset(ROOT / "config/experiments.yaml", "paper")
     # quick: 4 image panels + the AG News text panel when ../shared/data/ag_news_test.csv is here
-    assert len(quick.items["figure2"]) == 5 - len(quick.skipped)
+    assert len(quick.items["figure2"]) == 5 - sum(".figure2[" in note for note in quick.skipped)
+    # ... and 18 ground-truth runs (12 without the text data)
+    assert len(quick.items["ground_truth"]) == 18 - 6 * sum(".ground_truth[" in note for note in quick.skipped)
     assert len(paper.items["figure2"]) == 12
     again = load_preset(ROOT / "config/experiments.yaml", "quick")
     assert quick.items == again.items
