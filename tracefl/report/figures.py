@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 
 from tracefl.report.catalog import Item  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
-from tracefl.report.rounds_plot import Panel, plot_rounds, save_figure  # noqa: E402
+from tracefl.report.rounds_plot import Panel, legend_entries, plot_rounds, save_figure  # noqa: E402
 
 
 def figure2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
@@ -59,12 +59,7 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
         ax.grid(alpha=0.3)
     for j in range(len(groups), rows * cols):
         axes[j // cols][j % cols].axis("off")
-    handles, labels = [], []
-    for ax in axes.flat:  # the inconclusive marker may be on any panel
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
+    handles, labels = legend_entries(axes.flat)  # the inconclusive marker may be on any panel
     fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(title, y=0.0, va="bottom", fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 0.9))

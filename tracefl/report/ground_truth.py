@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from tracefl.models.catalog import display_name  # noqa: E402
 from tracefl.report.catalog import Item  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
-from tracefl.report.rounds_plot import save_figure  # noqa: E402
+from tracefl.report.rounds_plot import legend_entries, save_figure  # noqa: E402
 from tracefl.report.summary import mean_ci95  # noqa: E402
 from tracefl.report.tables import write_table  # noqa: E402
 
@@ -140,12 +140,7 @@ def figure(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
         ax.set_title(f"{scenario}: {int(part[part['method'] == 'tracefl']['n_inputs'].sum())} planted inputs traced",
                      fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes[0][1:]:  # methods present only in a later panel (FedDebug: backdoor)
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
+    handles, labels = legend_entries(axes[0])  # FedDebug is on the backdoor panel only
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     save_figure(fig, prefix)

@@ -31,6 +31,17 @@ def panel_title(index: int, spec: RunSpec) -> str:
     return f"({string.ascii_lowercase[index]}) {spec.data.display} - {display_name(spec.model)}"
 
 
+def legend_entries(axes) -> tuple[list, list[str]]:
+    """Every panel's legend entries once, in first-seen order (an entry may be on one panel only)."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    return handles, labels
+
+
 def save_figure(fig: plt.Figure, prefix: Path) -> None:
     """``prefix.pdf`` and ``prefix.png`` (150 dpi), then the figure is closed."""
     fig.savefig(prefix.with_suffix(".pdf"))
