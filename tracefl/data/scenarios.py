@@ -134,14 +134,10 @@ def plant_backdoor(base: dict[str, Any], labels: np.ndarray) -> dict[str, Any]:
     if poisoned < 1:
         raise ValueError(f"scenario backdoor: other clients hold too few examples of label {BACKDOOR_TARGET} "
                          "to hide a backdoor among them; use a larger alpha or more examples per client")
-    record = _client_record(own, labels[own])
+    trained = labels[own].copy()  # as trained: the poisoned examples count under the target label
+    trained[:poisoned] = BACKDOOR_TARGET
+    record = _client_record(own, trained)
     record["poisoned"] = [int(i) for i in own[:poisoned]]
-    # As trained: the poisoned examples count under the target label.
-    counts = {int(k): v for k, v in record["label_counts"].items()}
-    for label in labels[own[:poisoned]]:
-        counts[int(label)] -= 1
-    counts[BACKDOOR_TARGET] = poisoned
-    record["label_counts"] = {str(k): int(v) for k, v in sorted(counts.items()) if v > 0}
     clients[BACKDOOR_CLIENT] = record
     partition = {**base, "clients": clients}
     partition["scenario"] = {"kind": BACKDOOR, "client": BACKDOOR_CLIENT, "target": BACKDOOR_TARGET,
