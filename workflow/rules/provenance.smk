@@ -14,6 +14,8 @@ rule provenance:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/provenance/{run}.log",
+    benchmark:
+        "results/benchmarks/provenance/{run}.tsv"
     threads: 2
     shell:
         "python -m tracefl provenance --job {input.job} --threads {threads} --data-dir {input.data} "
@@ -32,6 +34,8 @@ rule feddebug:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/feddebug/{run}.log",
+    benchmark:
+        "results/benchmarks/feddebug/{run}.tsv"
     threads: 2
     shell:
         "python -m tracefl feddebug --job {input.job} --threads {threads} --run-dir results/runs/{wildcards.run} "

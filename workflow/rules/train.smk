@@ -34,6 +34,8 @@ rule train_fl:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/train/{run}.log",
+    benchmark:
+        "results/benchmarks/train/{run}.tsv"
     threads: train_threads()
     resources:
         gpu=0,
