@@ -197,6 +197,35 @@ def test_figure2_twice_from_scratch_is_identical(reference, tmp_path):
 
 
 @pytest.mark.slow
+def test_provenance_from_recorded_predictions_equals_predicting_again(reference, tmp_path):
+    """Training records the global model's predicted class of each server test input with the
+    round; provenance selects from them. Without them (a round recorded elsewhere) it predicts
+    the test set itself: the table must be the same."""
+    import json
+
+    run = _run_dir(reference)
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    for meta_path in sorted((copy / "rounds").glob("*/meta.json")):
+        meta = json.loads(meta_path.read_text())
+        predicted = meta.pop("test_predictions")
+        assert len(predicted) > 0 and all(isinstance(c, int) for c in predicted)
+        meta_path.write_text(json.dumps(meta))
+    (dataset,) = (reference / "resources" / "datasets").iterdir()
+    out = tmp_path / "provenance.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracefl", "provenance", "--job", str(copy / "job.json"), "--threads", "1",
+         "--data-dir", str(dataset), "--run-dir", str(copy), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    a = pd.read_csv(run / "provenance.csv", dtype=str, keep_default_na=False).drop(columns="seconds")
+    b = pd.read_csv(out, dtype=str, keep_default_na=False).drop(columns="seconds")
+    assert len(a) > 0
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+@pytest.mark.slow
 def test_forcerun_retrains_and_rounds_from_other_settings_start_over(reference, tmp_path):
     """Rounds carry a fingerprint (settings, partition, code): `--forcerun train_fl` trains again,
     and rounds with another fingerprint are not continued but trained again from round 1."""

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tracefl.bench.build_profile import read_benchmarks
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
@@ -115,6 +117,11 @@ def test_tiny_end_to_end(tmp_path):
     for _, row in prov.iterrows():
         assert str(row["traced_client"]) in str(rounds.loc[rounds["round"] == row["round"], "participants"].iloc[0]).split()
     assert prov["label_held"].isin([0, 1]).all() and prov["label_held_chance"].between(0, 1).all()
+    # every computing job left its benchmark file; the profile names and sums them
+    jobs = read_benchmarks(work / "results")
+    assert set(jobs.loc[jobs["step"] == "train", "run"]) == {r.name for r in runs}
+    assert set(jobs.loc[jobs["step"] == "provenance", "run"]) == {r.name for r in runs}
+    assert (jobs["model"] == "tiny-cnn").all() and (jobs["seconds"] > 0).all()
 
 
 TOY_BUILDER = '''

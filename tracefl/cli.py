@@ -197,6 +197,16 @@ def cmd_explain(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_profile(args: argparse.Namespace) -> None:
+    """Where a build's time went, from the benchmark files its jobs wrote."""
+    from tracefl.bench.build_profile import read_benchmarks, summarize, to_markdown
+
+    jobs = read_benchmarks(args.results)
+    by = ("step",) if args.by == "step" else ("step", args.by)
+    print(to_markdown(summarize(jobs, by)))
+    print(f"\n{len(jobs)} jobs, {jobs['seconds'].sum():.0f} job seconds (jobs side by side add up to more than the wall time)")
+
+
 def cmd_schema(args: argparse.Namespace) -> None:
     """Print (or write) the config's JSON schema, generated from the settings' declarations."""
     from tracefl.config.schema import SCHEMA_FILE, schema_text
@@ -307,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("profile", help="where a build's time went: its jobs' benchmark files, summed by step and model")
+    p.add_argument("--results", default="results")
+    p.add_argument("--by", default="model", choices=("step", "model", "dataset", "run"))
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("schema", help="print the config's JSON schema (--write: into workflow/schemas)")
     p.add_argument("--write", action="store_true")

@@ -72,5 +72,11 @@ class SimulationSettings:
         check_fields(data, cls, where)
         return cls(**data)
 
+    @property
+    def client_threads(self) -> int:
+        """Torch threads of a client's training, and of the server's evaluation (the same on every
+        backend: how many threads split a float sum changes its last bits)."""
+        return max(1, int(self.client_cpus))
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -108,7 +108,8 @@ def main(grid: Grid, context: Context) -> None:
     run = resolve_app_run(dict(context.run_config))
     prepare_inputs(run)
     fingerprint = start_or_resume(run.spec, run.dataset_dir, run.partition_path, run.run_dir)
-    run_rounds(grid, run.spec, run.dataset_dir, run.partition_path, run.run_dir, run.simulation.device, fingerprint)
+    run_rounds(grid, run.spec, run.dataset_dir, run.partition_path, run.run_dir, run.simulation.device, fingerprint,
+               run.simulation.client_threads)
     table = finish_training(run.spec, run.run_dir)
     print(f"tracefl: {run.spec.run_id}: {len(table)} rounds in {run.run_dir}", flush=True)
 
@@ -125,5 +126,5 @@ def train(msg: Message, context: Context) -> Message:
     from tracefl.flower.client_app import train_partition
 
     run = resolve_app_run(dict(context.run_config))
-    threads = max(1, int(run.simulation.client_cpus))
+    threads = run.simulation.client_threads
     return train_partition(msg, context, run.spec, run.dataset_dir, run.partition_path, run.simulation.device, threads)

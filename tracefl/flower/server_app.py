@@ -30,6 +30,7 @@ from tracefl.models.device import resolve_device
 from tracefl.models.inference import evaluate
 from tracefl.models.registry import build_model
 from tracefl.runs.checkpoint import completed_rounds, read_global
+from tracefl.runs.layout import TEST_PREDICTIONS
 from tracefl.seeding import derive_seed, numpy_legacy_seed
 
 
@@ -82,8 +83,14 @@ def run_rounds(
     run_dir: str | Path,
     device: str = "auto",
     fingerprint: str = "",
+    threads: int = 1,
 ) -> None:
-    """Train the rounds of ``spec`` not yet in ``run_dir`` on the nodes of ``grid``."""
+    """Train the rounds of ``spec`` not yet in ``run_dir`` on the nodes of ``grid``.
+
+    ``threads``: torch threads of the global model's evaluation, the clients' own
+    (``SimulationSettings.client_threads``), so that the inline backend, Ray and ``flwr run``
+    record the same loss whatever threads their server process was started with.
+    """
     partition = load_partition(partition_path)
     clients = partition["clients"]
     dev = resolve_device(device)
@@ -97,7 +104,8 @@ def run_rounds(
         model.load_state_dict(aggregated.to_torch_state_dict())
         if spec.dp_clip > 0:
             clamp_running_variances(model)
-        accuracy, loss = evaluate(model, x_test, y_test, dev)
+        torch.set_num_threads(threads)
+        accuracy, loss, predicted = evaluate(model, x_test, y_test, dev)
         meta = {
             "run_id": spec.run_id,
             "fingerprint": fingerprint,
@@ -108,6 +116,7 @@ def run_rounds(
             "dp_clip": spec.dp_clip,
             "global_accuracy": accuracy,
             "global_loss": loss,
+            TEST_PREDICTIONS: predicted,
         }
         return ArrayRecord(model.state_dict()), meta
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from flwr.simulation import run_simulation
 
 from tracefl.config import RunSpec, SimulationSettings
 from tracefl.errors import InputError
@@ -85,13 +84,15 @@ def train_run(
     run_dir = Path(run_dir)
     fingerprint = start_or_resume(spec, dataset_dir, partition_path, run_dir)
     if len(completed_rounds(run_dir)) < spec.rounds:
-        threads = max(1, int(settings.client_cpus))
+        threads = settings.client_threads
         quiet_flower_logs()
-        server_app = make_server_app(spec, dataset_dir, partition_path, run_dir, settings.device, fingerprint)
+        server_app = make_server_app(spec, dataset_dir, partition_path, run_dir, settings.device, fingerprint, threads)
         client_app = make_client_app(spec, dataset_dir, partition_path, settings.device, threads)
         if settings.backend == "inline":
             run_inline(server_app, client_app, spec.num_clients)
         else:
+            from flwr.simulation import run_simulation  # Ray's engine: ~2 s of imports the inline backend skips
+
             run_simulation(
                 server_app=server_app,
                 client_app=client_app,

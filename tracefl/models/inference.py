@@ -26,12 +26,17 @@ def predict(model: nn.Module, x: Inputs, device: torch.device, batch_size: int =
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def evaluate(model: nn.Module, x: Inputs, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of ``model`` on (x, y)."""
+def evaluate(model: nn.Module, x: Inputs, y: torch.Tensor, device: torch.device) -> tuple[float, float, list[int]]:
+    """(accuracy, mean cross-entropy, predicted class of each input) of ``model`` on (x, y).
+
+    The predicted classes are kept with the round, so that provenance selects its inputs from
+    them instead of running the model over the whole test set again.
+    """
     logits = predict(model, x, device)
     loss = nn.functional.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(1) == y).float().mean().item()
-    return accuracy, loss
+    predicted = logits.argmax(1)
+    accuracy = (predicted == y).float().mean().item()
+    return accuracy, loss, predicted.tolist()
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """Where a run's files live, and which rounds are complete: read without torch (status, resume checks).
 
 Under the results folder: ``runs/{run}/`` (a run directory, with its ``job.json``) and
-``partitions/{dataset}/{partition}.json``. Layout under a run directory::
+``partitions/{dataset}/{partition}.json`` and ``benchmarks/{step}/{run}.tsv``. Layout under a run directory::
 
     rounds/0003/global.safetensors
     rounds/0003/clients/{client_id}.safetensors
@@ -17,6 +17,10 @@ from typing import Any
 from tracefl.errors import reading
 
 META = "meta.json"
+#: The meta key of the global model's predicted class for each server test input (in order):
+#: written by the workflow's training, read by provenance to select inputs without predicting
+#: the whole test set again (rounds recorded elsewhere may lack it: provenance then predicts).
+TEST_PREDICTIONS = "test_predictions"
 JOB = "job.json"
 RETRAIN = "delete the run's rounds/ folder and train it again"
 
@@ -40,6 +44,11 @@ def job_path(run_id: str, results: str = "results") -> str:
 def partition_path(dataset: str, partition_id: str, results: str = "results") -> str:
     """The partition file of a dataset (runs that agree on its settings share it)."""
     return f"{results}/partitions/{dataset}/{partition_id}.json"
+
+
+def benchmark_path(step: str, run_id: str, results: str = "results") -> str:
+    """The Snakemake benchmark file of one step of a run (its wall seconds, memory, CPU time)."""
+    return f"{results}/benchmarks/{step}/{run_id}.tsv"
 
 
 def round_dir(run_dir: str | Path, rnd: int) -> Path:

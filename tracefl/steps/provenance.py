@@ -21,12 +21,12 @@ from tracefl.data.store import load_split
 from tracefl.data.tensors import model_inputs, server_tensors
 from tracefl.models.device import resolve_device
 from tracefl.models.inference import predict
-from tracefl.models.inputs import Inputs, take, to_device
+from tracefl.models.inputs import Inputs, num_rows, take, to_device
 from tracefl.provenance import last_layer_result, reweight_by_data_size, trace
 from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 from tracefl.runs.checkpoint import completed_rounds
-from tracefl.runs.layout import coverage_path
+from tracefl.runs.layout import TEST_PREDICTIONS, coverage_path
 from tracefl.runs.load import round_models
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,15 @@ def planted_batch(planted: PlantedSet, x: Inputs, global_model: torch.nn.Module,
                  planted.truth, float(len(hit) / max(len(predicted), 1)))
 
 
+def test_predictions(meta: dict, global_model: torch.nn.Module, x_test: Inputs, device: torch.device) -> np.ndarray:
+    """The global model's predicted class of each test input: as training recorded them with the
+    round (the same model on the same inputs), else predicted here."""
+    recorded = meta.get(TEST_PREDICTIONS)
+    if recorded is not None and len(recorded) == num_rows(x_test):
+        return np.asarray(recorded, dtype=np.int64)
+    return predict(global_model, x_test, device).argmax(1).numpy()
+
+
 def trace_round(
     spec: RunSpec,
     run_dir: str | Path,
@@ -128,7 +137,7 @@ def trace_round(
     participants: list[str] = meta["participants"]
     label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
     trained_counts = post_flip_counts(label_counts, [str(c) for c in spec.faulty_clients], spec.flip_map)
-    predicted = predict(global_model, x_test, device).argmax(1).numpy()
+    predicted = test_predictions(meta, global_model, x_test, device)
     true = y_test.numpy()
 
     def test_batch(kind: str, idx: np.ndarray) -> Batch:

@@ -84,7 +84,7 @@ def train_threads():
     """Cores a training job keeps busy: Ray runs clients side by side (2), the inline backend
     one client at a time on its client_cpus, so two inline jobs share 2 cores."""
     if PRESET.simulation.backend == "inline":
-        return max(1, int(PRESET.simulation.client_cpus))
+        return PRESET.simulation.client_threads
     return 2
 
 

@@ -16,7 +16,9 @@ rule provenance:
         "results/logs/provenance/{run}.log",
     benchmark:
         "results/benchmarks/provenance/{run}.tsv"
-    threads: 2
+    # One thread: `--cores N` runs N of them (or one beside a training job); on 2 cores two
+    # one-thread jobs traced 16-27% more per second than one two-thread job. SLURM: set-threads.
+    threads: 1
     shell:
         "python -m tracefl provenance --job {input.job} --threads {threads} --data-dir {input.data} "
         "--run-dir results/runs/{wildcards.run} --out {output} > {log} 2>&1"
@@ -36,7 +38,7 @@ rule feddebug:
         "results/logs/feddebug/{run}.log",
     benchmark:
         "results/benchmarks/feddebug/{run}.tsv"
-    threads: 2
+    threads: 1
     shell:
         "python -m tracefl feddebug --job {input.job} --threads {threads} --run-dir results/runs/{wildcards.run} "
         "--out {output} > {log} 2>&1"
