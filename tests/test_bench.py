@@ -10,7 +10,7 @@ from tracefl.bench import COLUMNS, main, memory_summary, run_benchmark, to_markd
 
 def test_run_benchmark_tiny_models_agree_with_the_reference():
     frame = run_benchmark(
-        models=("tiny-cnn", "bert-tiny"), sizes=(2, 4), clients=3, chunk_size=3,
+        models=("tiny-cnn", "bert-tiny", "gpt-tiny"), sizes=(2, 4), clients=3, chunk_size=3,
         unchunked=("tiny-cnn",), threads=None, repeats=1,
     )
     assert list(frame.columns) == COLUMNS
@@ -18,7 +18,7 @@ def test_run_benchmark_tiny_models_agree_with_the_reference():
             for r in frame.itertuples(index=False)]
     assert rows == [
         ("tiny-cnn", 2, 3), ("tiny-cnn", 4, 3), ("tiny-cnn", 4, None),
-        ("bert-tiny", 2, 3), ("bert-tiny", 4, 3),
+        ("bert-tiny", 2, 3), ("bert-tiny", 4, 3), ("gpt-tiny", 2, 3), ("gpt-tiny", 4, 3),
     ]
     assert frame["traced_agree"].all()
     assert (frame["compared"] == frame["n"]).all() and (frame["agreed"] == frame["n"]).all()

@@ -33,7 +33,7 @@ from tracefl.models.inputs import take, to_device
 from tracefl.provenance import trace
 from tracefl.provenance.reference import reference_trace
 
-DEFAULT_MODELS = ("resnet18", "densenet121", "bert-small")
+DEFAULT_MODELS = ("resnet18", "densenet121", "bert-small", "gpt-small")
 DEFAULT_SIZES = (20, 100, 500)
 # The engine's own default, so that the table shows what a plain trace() call does.
 DEFAULT_CHUNK_SIZE: int | None = inspect.signature(trace).parameters["chunk_size"].default

@@ -21,12 +21,19 @@ from tracefl.models.inputs import Inputs
 NUM_CLASSES = 10
 IMAGE_MODELS = ("resnet18", "resnet34", "resnet50", "densenet121", "cnn", "tiny-cnn")
 
-# Randomly initialised BERT encoders built from a BertConfig (nothing is downloaded).
+# Randomly initialised text classifiers of the paper's two families, built from their configs
+# (nothing is downloaded): BERT encoders (BertLayer, evaluated per client by the engine) and
+# GPT decoders (the OpenAI GPT of the `gpt` model, whose Conv1D layers the engine scores at once).
 TEXT_MODELS: dict[str, dict[str, int]] = {
     "bert-small": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 2,
                    "intermediate_size": 512, "seq_len": 64, "vocab_size": 1000},
     "bert-tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
                   "intermediate_size": 64, "seq_len": 16, "vocab_size": 100},
+    # GPT's inner width is 4x its hidden width, as OpenAIGPTConfig fixes it.
+    "gpt-small": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 2,
+                  "intermediate_size": 512, "seq_len": 64, "vocab_size": 1000},
+    "gpt-tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                 "intermediate_size": 128, "seq_len": 16, "vocab_size": 100},
 }
 
 
@@ -41,7 +48,7 @@ class Workload:
 
 
 def model_names() -> list[str]:
-    """Models the benchmark can build: image classifiers and random BERTs."""
+    """Models the benchmark can build: image classifiers, random BERTs and GPTs."""
     return [*IMAGE_MODELS, *TEXT_MODELS]
 
 
@@ -51,7 +58,7 @@ def make_workload(
     """Random float32 models and inputs; the clients are the global model plus noise.
 
     Image models: torchvision's (random init) or the project's small CNNs, 10 classes,
-    3x32x32 inputs. ``bert-small``/``bert-tiny``: random BERT classifiers fed token ids
+    3x32x32 inputs. ``bert-*``/``gpt-*``: random BERT / GPT classifiers fed token ids
     with attention masks that pad every input to a random length between a quarter of
     and the full sequence length.
     """
@@ -59,7 +66,7 @@ def make_workload(
         raise ValueError(f"unknown benchmark model {name!r}; choose from {model_names()}")
     gen = torch.Generator().manual_seed(seed)
     if name in TEXT_MODELS:
-        model, inputs = _text_workload(TEXT_MODELS[name], n, seed, gen)
+        model, inputs = _text_workload(name, TEXT_MODELS[name], n, seed, gen)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -96,22 +103,38 @@ def _image_model(name: str) -> nn.Module:
     return getattr(torchvision.models, name)(weights=None, num_classes=NUM_CLASSES)
 
 
-def _text_workload(
-    spec: Mapping[str, int], n: int, seed: int, gen: torch.Generator
-) -> tuple[nn.Module, dict[str, Tensor]]:
-    """A random BERT classifier and ``n`` padded token-id inputs (transformers loaded lazily)."""
+def _text_classifier(name: str, spec: Mapping[str, int]) -> nn.Module:
+    """A random BERT or GPT sequence classifier of ``spec``'s size (transformers loaded lazily).
+
+    Token id 0 pads: GPT classifies from the last token that is not the pad id."""
+    seq_len = spec["seq_len"]
+    if name.startswith("gpt"):
+        from transformers import OpenAIGPTConfig, OpenAIGPTForSequenceClassification
+
+        config = OpenAIGPTConfig(
+            vocab_size=spec["vocab_size"], n_embd=spec["hidden_size"], n_layer=spec["num_hidden_layers"],
+            n_head=spec["num_attention_heads"], n_positions=seq_len, num_labels=NUM_CLASSES, pad_token_id=0,
+        )
+        return OpenAIGPTForSequenceClassification(config)
     from transformers import BertConfig, BertForSequenceClassification
 
-    seq_len = spec["seq_len"]
     config = BertConfig(
         vocab_size=spec["vocab_size"], hidden_size=spec["hidden_size"],
         num_hidden_layers=spec["num_hidden_layers"], num_attention_heads=spec["num_attention_heads"],
         intermediate_size=spec["intermediate_size"], max_position_embeddings=seq_len,
         num_labels=NUM_CLASSES, pad_token_id=0,
     )
+    return BertForSequenceClassification(config)
+
+
+def _text_workload(
+    name: str, spec: Mapping[str, int], n: int, seed: int, gen: torch.Generator
+) -> tuple[nn.Module, dict[str, Tensor]]:
+    """A random text classifier and ``n`` padded token-id inputs."""
+    seq_len = spec["seq_len"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = BertForSequenceClassification(config)
+        model = _text_classifier(name, spec)
     ids = torch.randint(1, spec["vocab_size"], (n, seq_len), generator=gen)
     lengths = torch.randint(max(1, seq_len // 4), seq_len + 1, (n,), generator=gen)
     mask = (torch.arange(seq_len)[None, :] < lengths[:, None]).long()

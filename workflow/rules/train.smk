@@ -37,6 +37,7 @@ rule train_fl:
     benchmark:
         "results/benchmarks/train/{run}.tsv"
     threads: train_threads()
+    priority: lambda wc: train_priority(wc.run)
     resources:
         gpu=0,
     shell:
