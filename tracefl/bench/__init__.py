@@ -13,6 +13,8 @@ Modules:
 - ``measure``: peak memory, synchronised timing, timing of the reference, agreement.
 - ``table``: :func:`run_benchmark`, the table's rows, its Markdown and memory summary.
 - ``cli``: the command line (``python -m tracefl.bench``, ``tracefl bench``).
+- ``build_profile``: where a workflow build's time went, from its jobs' Snakemake benchmark
+  files (``tracefl profile``).
 
 Threads: ``threads`` (default 2) sets torch's intra-op threads. ``python -m
 tracefl.bench`` sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads, unless the variable

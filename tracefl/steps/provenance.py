@@ -108,7 +108,7 @@ def planted_batch(planted: PlantedSet, x: Inputs, global_model: torch.nn.Module,
                  planted.truth, float(len(hit) / max(len(predicted), 1)))
 
 
-def test_predictions(meta: dict, global_model: torch.nn.Module, x_test: Inputs, device: torch.device) -> np.ndarray:
+def round_predictions(meta: dict, global_model: torch.nn.Module, x_test: Inputs, device: torch.device) -> np.ndarray:
     """The global model's predicted class of each test input: as training recorded them with the
     round (the same model on the same inputs), else predicted here."""
     recorded = meta.get(TEST_PREDICTIONS)
@@ -137,7 +137,7 @@ def trace_round(
     participants: list[str] = meta["participants"]
     label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
     trained_counts = post_flip_counts(label_counts, [str(c) for c in spec.faulty_clients], spec.flip_map)
-    predicted = test_predictions(meta, global_model, x_test, device)
+    predicted = round_predictions(meta, global_model, x_test, device)
     true = y_test.numpy()
 
     def test_batch(kind: str, idx: np.ndarray) -> Batch:

@@ -95,6 +95,16 @@ def train_priority(run_id):
     return 0 if RUNS[run_id].model in QUICK_MODELS else 1
 
 
+def upstream_priority(dataset, partition=None):
+    """A download's or partition's priority: its most urgent training's (Snakemake does not
+    pass a job's priority on to the jobs it waits for)."""
+    return max(
+        (train_priority(run_id) for run_id, spec in RUNS.items()
+         if spec.dataset == dataset and partition in (None, spec.partition_id)),
+        default=0,
+    )
+
+
 def partition_path(run_id):
     spec = RUNS[run_id]
     return layout.partition_path(spec.dataset, spec.partition_id)

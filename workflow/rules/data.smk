@@ -18,6 +18,7 @@ rule download_dataset:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/download/{dataset}.log",
+    priority: lambda wc: upstream_priority(wc.dataset)
     params:
         # A local dataset's description travels with the job; a built-in one is known by name.
         dataset=lambda wc: (
@@ -45,5 +46,6 @@ rule partition:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/partition/{dataset}/{partition}.log",
+    priority: lambda wc: upstream_priority(wc.dataset, wc.partition)
     shell:
         "python -m tracefl partition --job {input.job} --data-dir {input.data} --out {output} > {log} 2>&1"

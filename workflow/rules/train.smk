@@ -12,6 +12,7 @@ rule job_file:
         "results/runs/{run}/job.json",
     log:
         "results/logs/job/{run}.log",
+    priority: lambda wc: train_priority(wc.run)
     params:
         job=lambda wc: job_json(wc.run),
     run:
