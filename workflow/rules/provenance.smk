@@ -16,8 +16,8 @@ rule provenance:
         "results/logs/provenance/{run}.log",
     benchmark:
         "results/benchmarks/provenance/{run}.tsv"
-    # One thread: `--cores N` runs N of them (or one beside a training job); on 2 cores two
-    # one-thread jobs traced 16-27% more per second than one two-thread job. SLURM: set-threads.
+    # One thread: `--cores N` runs N of them (or one beside a training job); one two-thread
+    # job did only 1.5-1.7x a one-thread job's work per second (README). SLURM: set-threads.
     threads: 1
     shell:
         "python -m tracefl provenance --job {input.job} --threads {threads} --data-dir {input.data} "
