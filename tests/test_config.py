@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tracefl.config import ConfigError, ProvenanceSettings, RunSpec, load_preset, resolve_preset
+from tracefl.report.seeds import settings_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,8 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_presets_resolve_and_run_ids_are_unique_and_stable():
     quick = load_preset(ROOT / "config/experiments.yaml", "quick")
     paper = load_preset(ROOT / "config/experiments.yaml", "paper")
-    # quick: 4 image panels + the AG News text panel when ../shared/data/ag_news_test.csv is here
-    assert len(quick.items["figure2"]) == 5 - sum(".figure2[" in note for note in quick.skipped)
+    # quick: 4 image panels + the AG News text panel when ../shared/data/ag_news_test.csv is here;
+    # the two small-CNN panels are 3 seeds each (one panel per setting)
+    text_skipped = sum(".figure2[" in note for note in quick.skipped)
+    assert len({settings_key(quick.runs[r]) for r in quick.items["figure2"]}) == 5 - text_skipped
+    assert len(quick.items["figure2"]) == 9 - text_skipped
     # ... and 18 ground-truth runs (12 without the text data)
     assert len(quick.items["ground_truth"]) == 18 - 6 * sum(".ground_truth[" in note for note in quick.skipped)
     assert len(paper.items["figure2"]) == 12
@@ -155,7 +159,7 @@ def test_reading_the_config_imports_neither_torch_nor_matplotlib():
 def test_run_ids_are_pinned():
     """A run id is a path on disk: the same settings must keep giving the same id."""
     quick = load_preset(ROOT / "config/experiments.yaml", "quick")
-    assert quick.items["figure2"][:4] == [
+    assert [r for r in quick.items["figure2"] if "-s42-" in r][:4] == [  # seed 42 of each panel
         "mnist-5k-cnn-c10-p4-r30-a0.3-s42-0fdef7f8",
         "mnist-5k-resnet18-c10-p10-r10-a0.3-s42-170411d4",
         "mnist-5k-densenet121-c10-p10-r8-a0.3-s42-798295d5",

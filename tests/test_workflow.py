@@ -88,7 +88,11 @@ def test_tiny_end_to_end(tmp_path):
     for column in ("label_held_pct", "label_held_data_size_pct", "top_holder_pct", "top_holder_data_size_pct"):
         assert ablation[column].between(0, 100).all(), column
     runs = sorted((work / "results/runs").iterdir())
-    assert len(runs) == 5  # plain, faulty, DP, style and backdoor runs; the other items share the plain one
+    # plain (2 seeds), faulty, DP, style and backdoor runs; the other items share the plain one
+    assert len(runs) == 6
+    panels = pd.read_csv(work / "results/figure2.csv")  # one panel: the two seeds' mean and interval
+    assert len(panels) == 1 and panels["seeds"].iloc[0] == 2 and panels["run_id"].iloc[0].count(";") == 1
+    assert {"label_held_pct_ci95_low", "label_held_pct_ci95_high"} <= set(panels.columns)
     truth = pd.read_csv(work / "results/ground_truth.csv")
     assert {"dataset", "scenario", "seed", "method", "accuracy", "chance", "n_inputs"} <= set(truth.columns)
     assert set(truth["scenario"]) == {"style", "backdoor"} and (truth["chance"] == 25).all()
@@ -102,7 +106,7 @@ def test_tiny_end_to_end(tmp_path):
     for ext in ("csv", "md", "tex"):
         assert (work / f"results/ground_truth_table.{ext}").stat().st_size > 0
     assert (work / "results/ground_truth.pdf").stat().st_size > 0
-    plain = work / "results/runs" / pd.read_csv(work / "results/figure2.csv")["run_id"].iloc[0]
+    plain = work / "results/runs" / panels["run_id"].iloc[0].split(";")[0]
     rounds = pd.read_csv(plain / "rounds.csv")
     assert list(rounds["round"]) == [1, 2]
     assert {"round", "global_accuracy", "global_loss", "participants"} <= set(rounds.columns)

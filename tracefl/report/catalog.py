@@ -114,7 +114,7 @@ for _item in (
          f"{_FIGURES}:figure5"),
     Item("figure6", "figure", "Figure 6: localization time per input",
          "Figure 6 of the TraceFL paper: measured localization time per input, TraceFL against FedDebug, "
-         "per dataset (Table I's runs).", f"{_FIGURES}:figure6", runs_from="table1", feddebug=True),
+         "per dataset (Table I's runs): mean over the dataset's runs with a 95% interval.", f"{_FIGURES}:figure6", runs_from="table1", feddebug=True),
     Item("ground_truth", "figure", "Ground truth: planted provenance",
          "Ground-truth provenance benchmark (not in the paper): runs in which the client that caused a prediction "
          "is planted (tracefl.data.scenarios). style: clients 0 and 1 hold the same number of examples of one "

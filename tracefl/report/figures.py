@@ -18,17 +18,32 @@ import pandas as pd  # noqa: E402
 
 from tracefl.report.catalog import Item  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
+from tracefl.report.seeds import HIGH, LOW, SUMS, group_by_settings, summaries_by_setting  # noqa: E402
+from tracefl.report.summary import mean_ci95  # noqa: E402
 from tracefl.report.rounds_plot import Panel, legend_entries, plot_rounds, save_figure  # noqa: E402
 
 
 def figure2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
-    """Figure 2: localization accuracy and global model accuracy per round, one panel per run."""
-    return plot_rounds([Panel(r.spec, r.rounds, r.provenance) for r in results], prefix)
+    """Figure 2: localization accuracy and global model accuracy per round, one panel per setting
+    (the mean of its seeds with a 95% band)."""
+    return plot_rounds([Panel(runs) for runs in group_by_settings(results)], prefix)
 
 
 def figure5(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 5: scalability in rounds: per-round localization and model accuracy of long runs."""
-    return plot_rounds([Panel(r.spec, r.rounds, r.provenance) for r in results], prefix)
+    return plot_rounds([Panel(runs) for runs in group_by_settings(results)], prefix)
+
+
+#: Curves of the sweep plots (Figures 3 and 4): column, style, colour, label.
+SWEEP_CURVES = [
+    ("tracefl_pct", "o-", "tab:blue", "TraceFL accuracy (avg over rounds)"),
+    ("chance_pct", ":", "tab:blue", "chance (TraceFL)"),
+    ("top_holder_pct", "s-", "tab:green", "strict: top holder"),
+    ("top_holder_chance_pct", ":", "tab:green", "chance (top holder)"),
+    ("last_layer_top_holder_pct", "x--", "tab:purple", "last layer only (top holder)"),
+    ("label_count_top_holder_pct", "--", "tab:gray", "label count rule (top holder)"),
+    ("best_global_acc_pct", "^-", "tab:orange", "best global model accuracy"),
+]
 
 
 def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: str) -> None:
@@ -40,18 +55,20 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
     for i, ((dataset, model), group) in enumerate(groups):
         ax = axes[i // cols][i % cols]
         group = group.sort_values(x)
-        ax.plot(group[x], group["tracefl_pct"], "o-", color="tab:blue", label="TraceFL accuracy (avg over rounds)")
-        ax.plot(group[x], group["chance_pct"], ":", color="tab:blue", label="chance (TraceFL)")
-        ax.plot(group[x], group["top_holder_pct"], "s-", color="tab:green", label="strict: top holder")
-        ax.plot(group[x], group["top_holder_chance_pct"], ":", color="tab:green", label="chance (top holder)")
-        ax.plot(group[x], group["last_layer_top_holder_pct"], "x--", color="tab:purple", label="last layer only (top holder)")
-        ax.plot(group[x], group["label_count_top_holder_pct"], "--", color="tab:gray", label="label count rule (top holder)")
-        ax.plot(group[x], group["best_global_acc_pct"], "^-", color="tab:orange", label="best global model accuracy")
+        for column, style, colour, label in SWEEP_CURVES:
+            if column + LOW in group.columns:  # a mean over seeds: its 95% interval as error bars
+                err = np.vstack([group[column] - group[column + LOW], group[column + HIGH] - group[column]])
+                ax.errorbar(group[x], group[column], yerr=np.nan_to_num(err), fmt=style, color=colour, label=label,
+                            capsize=2, lw=1, ms=4)
+            else:
+                ax.plot(group[x], group[column], style, color=colour, label=label)
         weak = group[~group["conclusive"].astype(bool)]
         if len(weak):  # runs whose model did not learn: circled in red, named in the title
             ax.plot(weak[x], weak["tracefl_pct"], "o", ms=11, mfc="none", mec="tab:red",
                     label="inconclusive (model below its learned accuracy)")
+        seeds = int(group["seeds"].max())
         ax.set_title(f"{dataset} - {model}\n{int(group['traced_correct'].sum())} inputs traced"
+                     + (f", {seeds} seeds (95% intervals)" if seeds > 1 else "")
                      + (f", {len(weak)} of {len(group)} inconclusive" if len(weak) else ""), fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Accuracy (%)")
@@ -68,7 +85,7 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
 
 def figure3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 3: average localization accuracy and best global accuracy against Dirichlet alpha."""
-    table = pd.DataFrame([r.summary() for r in results])
+    table = summaries_by_setting(results, RunResult.summary, sums=SUMS)
     table.to_csv(prefix.with_suffix(".csv"), index=False)
     _sweep_plot(table, "alpha", "Dirichlet alpha (smaller = more non-IID)", prefix, item.title)
     return table
@@ -76,7 +93,8 @@ def figure3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
 
 def figure4(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 4: localization and model accuracy against the DP noise multiplier."""
-    table = pd.DataFrame([{"dp_noise": r.spec.dp_noise, "dp_clip": r.spec.dp_clip, **r.summary()} for r in results])
+    table = summaries_by_setting(results, lambda r: {"dp_noise": r.spec.dp_noise, "dp_clip": r.spec.dp_clip, **r.summary()},
+                                 sums=SUMS)
     table.to_csv(prefix.with_suffix(".csv"), index=False)
     clip = ", ".join(f"{c:g}" for c in sorted(table["dp_clip"].unique()))
     _sweep_plot(table, "dp_noise", f"DP noise multiplier (clipping norm {clip})", prefix, item.title)
@@ -104,12 +122,15 @@ def figure6(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows)
     table.to_csv(prefix.with_suffix(".csv"), index=False)
-    per_dataset = table.groupby("dataset", sort=False)[["tracefl_s_per_input", "feddebug_s_per_input"]].mean()
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(per_dataset), 3.4))
-    pos = np.arange(len(per_dataset))
-    ax.bar(pos - 0.2, per_dataset["tracefl_s_per_input"], 0.4, label="TraceFL")
-    ax.bar(pos + 0.2, per_dataset["feddebug_s_per_input"], 0.4, label="FedDebug")
-    ax.set_xticks(pos, per_dataset.index, fontsize=8)
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(datasets), 3.4))
+    pos = np.arange(len(datasets))
+    for offset, column, label in ((-0.2, "tracefl_s_per_input", "TraceFL"), (0.2, "feddebug_s_per_input", "FedDebug")):
+        # mean over the dataset's runs (faults, alphas, seeds) with its 95% interval
+        stats = np.array([mean_ci95(table.loc[table["dataset"] == d, column]) for d in datasets]).reshape(-1, 3)
+        err = np.vstack([stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]])
+        ax.bar(pos + offset, stats[:, 0], 0.4, yerr=np.nan_to_num(err), capsize=2, label=label)
+    ax.set_xticks(pos, datasets, fontsize=8)
     ax.set_ylabel("Localization time per input (s)")
     ax.set_title(f"{item.title}  ({int(table['inputs_traced'].sum())} inputs traced)", fontsize=9)
     ax.legend(fontsize=8)

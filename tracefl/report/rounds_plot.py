@@ -1,5 +1,5 @@
 """Per-round panels (Figures 2 and 5): localization accuracy, chance levels and global model
-accuracy per round, one panel per run."""
+accuracy per round, one panel per setting (its seeds: mean and a 95% band)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,48 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tracefl.config import RunSpec  # noqa: E402
 from tracefl.models.catalog import display_name  # noqa: E402
 from tracefl.report.learned import inconclusive_note, is_conclusive, learned_threshold  # noqa: E402
-from tracefl.report.summary import per_round, per_run  # noqa: E402
+from tracefl.report.results import RunResult  # noqa: E402
+from tracefl.report.seeds import HIGH, LOW, aggregate_seeds  # noqa: E402
+from tracefl.report.summary import mean_ci95, per_round, per_run  # noqa: E402
 
 @dataclass
 class Panel:
-    spec: RunSpec
-    rounds: pd.DataFrame
-    provenance: pd.DataFrame
+    """One panel: the runs of one setting, one per seed (one run: no band)."""
+
+    runs: list[RunResult]
+
+    @property
+    def spec(self) -> RunSpec:
+        return self.runs[0].spec
+
+
+#: Per-round curves drawn with a 95% band over seeds: column -> (style, colour, label).
+CURVES = {
+    "label_held": ("o-", "tab:blue", "TraceFL accuracy"),
+    "label_held_chance": (":", "tab:blue", "chance (TraceFL)"),
+    "top_holder": ("s-", "tab:green", "strict: top holder"),
+    "top_holder_chance": (":", "tab:green", "chance (top holder)"),
+    "top_holder_last_layer": ("x--", "tab:purple", "last layer only (top holder)"),
+    "top_holder_label_count": ("--", "tab:gray", "label count rule (top holder)"),
+    "global_accuracy": ("^-", "tab:orange", "Global model accuracy"),
+}
+
+
+def seed_rounds(runs: list[RunResult]) -> pd.DataFrame:
+    """Per round, the mean over the kept seeds of every curve, with ``_ci95_low``/``_ci95_high``
+    (no band for chance levels or one seed) and the inputs traced summed over those seeds."""
+    tables = [per_round(r.provenance, r.rounds) for r in runs]
+    conclusive = [is_conclusive(r.spec.dataset, float(t["global_accuracy"].iloc[-1])) for r, t in zip(runs, tables)]
+    kept = [t for t, ok in zip(tables, conclusive) if ok] or tables
+    stacked = pd.concat(kept, keys=range(len(kept)), names=["seed_index"]).reset_index(level=0)
+    rows = []
+    for rnd, group in stacked.groupby("round", sort=True):
+        row = {"round": rnd, "n_traced": int(group["n_traced"].sum())}
+        for column in CURVES:
+            mean, low, high = mean_ci95(group[column].to_numpy(dtype=float), bounds=(0.0, 100.0))
+            row.update({column: mean, column + LOW: low, column + HIGH: high})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def panel_title(index: int, spec: RunSpec) -> str:
@@ -57,30 +92,32 @@ def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
     summaries = []
     for i, panel in enumerate(panels):
         ax = axes[i // cols][i % cols]
-        table = per_round(panel.provenance, panel.rounds)
-        summary = per_run(table)
-        last = summary["last_global_accuracy_pct"]
-        summaries.append({"panel": string.ascii_lowercase[i], "run_id": panel.spec.run_id, "dataset": panel.spec.dataset,
-                          "model": panel.spec.model, **summary,
-                          "learned_threshold_pct": learned_threshold(panel.spec.dataset),
-                          "conclusive": is_conclusive(panel.spec.dataset, last)})
+        runs = [{"group": "panel", "seed": r.spec.seed, "run_id": r.spec.run_id, "dataset": r.spec.dataset,
+                 "model": r.spec.model, **per_run(per_round(r.provenance, r.rounds))} for r in panel.runs]
+        for row in runs:
+            row.update(learned_threshold_pct=learned_threshold(row["dataset"]),
+                       conclusive=is_conclusive(row["dataset"], row["last_global_accuracy_pct"]))
+        summary = aggregate_seeds(pd.DataFrame(runs)).iloc[0].to_dict()
+        summaries.append({"panel": string.ascii_lowercase[i], **summary})
+        table = seed_rounds(panel.runs)
         x = table["round"]
-        ax.plot(x, table["label_held"], "o-", color="tab:blue", ms=3, label="TraceFL accuracy")
-        ax.plot(x, table["label_held_chance"], ":", color="tab:blue", label="chance (TraceFL)")
-        ax.plot(x, table["top_holder"], "s-", color="tab:green", ms=3, label="strict: top holder")
-        ax.plot(x, table["top_holder_chance"], ":", color="tab:green", label="chance (top holder)")
-        ax.plot(x, table["top_holder_last_layer"], "x--", color="tab:purple", ms=3, label="last layer only (top holder)")
-        ax.plot(x, table["top_holder_label_count"], "--", color="tab:gray", label="label count rule (top holder)")
-        ax.plot(x, table["global_accuracy"], "^-", color="tab:orange", ms=3, label="Global model accuracy")
+        for column, (style, colour, label) in CURVES.items():
+            ax.plot(x, table[column], style, color=colour, ms=3, label=label)
+            if "chance" not in column and table[column + LOW].notna().any():
+                ax.fill_between(x, table[column + LOW], table[column + HIGH], color=colour, alpha=0.15, lw=0)
         ax.set_title(panel_title(i, panel.spec), fontsize=9)
-        note = inconclusive_note(panel.spec.dataset, last)
-        if note:
+        weak = summary["seeds"] - summary["conclusive_seeds"]
+        if weak:
+            note = (f"{weak} of {summary['seeds']} seeds inconclusive (not averaged in)" if summary["conclusive"]
+                    else inconclusive_note(panel.spec.dataset, summary["last_global_accuracy_pct"])
+                    + (f" ({summary['seeds']} seeds)" if summary["seeds"] > 1 else ""))
             ax.text(0.02, 0.97, note, transform=ax.transAxes, ha="left", va="top", fontsize=7, color="tab:red")
+        seeds = f", mean of {summary['conclusive_seeds'] or summary['seeds']} seeds (95% band)" if summary["seeds"] > 1 else ""
         ax.text(
             0.98,
             0.03,
-            f"{summary['inputs_traced']} inputs traced\n{panel.spec.clients_per_round} of {panel.spec.num_clients} clients/round, "
-            f"alpha {panel.spec.alpha:g}",
+            f"{summary['inputs_traced']} inputs traced{seeds}\n{panel.spec.clients_per_round} of "
+            f"{panel.spec.num_clients} clients/round, alpha {panel.spec.alpha:g}",
             transform=ax.transAxes,
             ha="right",
             va="bottom",

@@ -14,15 +14,19 @@ from tracefl.data.scenarios import BACKDOOR, BACKDOOR_TARGET
 from tracefl.models.catalog import display_name
 from tracefl.report.catalog import Item
 from tracefl.report.results import RunResult
+from tracefl.report.learned import is_conclusive
+from tracefl.report.seeds import summaries_by_setting, with_interval, with_interval_columns
 from tracefl.report.summary import per_round, per_run
 
 
 def write_table(table: pd.DataFrame, prefix: str | Path, caption: str) -> None:
-    """The same table as CSV (full precision), Markdown and LaTeX (rounded)."""
+    """The same table as CSV (full precision, intervals in their own columns), Markdown and
+    LaTeX (rounded; a metric and its 95% interval in one cell, ``mean [low, high]``)."""
     prefix = Path(prefix)
     table.to_csv(prefix.with_suffix(".csv"), index=False)
     shown = table.drop(columns=[c for c in table.columns if c == "run_id"])
     shown = shown.round({c: 1 for c in shown.columns if c.endswith("_pct")} | {c: 4 for c in shown.columns if "_s_" in c})
+    shown = with_interval(shown)
     prefix.with_suffix(".md").write_text(f"{caption}\n\n{shown.to_markdown(index=False)}\n")
     prefix.with_suffix(".tex").write_text(
         shown.to_latex(index=False, caption=caption, label=f"tab:{prefix.name}", float_format="%g", na_rep="NA")
@@ -42,30 +46,31 @@ def fault_description(spec) -> str:
 
 def table1(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Table I: faulty-client localization, TraceFL vs FedDebug vs chance, per dataset, fault and alpha."""
-    rows = [{"fault": fault_description(r.spec), **r.summary(), **r.faulty_summary()} for r in results]
+    table = summaries_by_setting(results, lambda r: {"fault": fault_description(r.spec), **r.summary(),
+                                                     **r.faulty_summary()})
     cols = [
-        "dataset", "model", "fault", "alpha", "clients", "rounds", "traced_mispredictions", "tracefl_faulty_pct",
+        "dataset", "model", "fault", "alpha", "clients", "rounds", "seeds", "traced_mispredictions", "tracefl_faulty_pct",
         "faulty_chance_pct", "feddebug_pct", "label_count_faulty_pct", "last_layer_faulty_pct", "traced_correct",
         "tracefl_pct", "chance_pct", "top_holder_pct", "top_holder_chance_pct", "label_count_top_holder_pct",
         "last_layer_top_holder_pct", "best_global_acc_pct", "last_global_acc_pct", "learned_threshold_pct",
-        "conclusive", "tracefl_mis_s_per_input", "feddebug_s_per_input", "run_id",
+        "conclusive", "conclusive_seeds", "tracefl_mis_s_per_input", "feddebug_s_per_input", "run_id",
     ]
-    table = pd.DataFrame(rows)[cols]
+    table = table[with_interval_columns(table, cols)]
     write_table(table, prefix, item.caption)
     return table
 
 
 def table2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Table II: TraceFL under server-side differential privacy (noise multiplier, clipping norm)."""
-    rows = [{"dp_noise": r.spec.dp_noise, "dp_clip": r.spec.dp_clip, **r.summary()} for r in results]
-    table = pd.DataFrame(rows)
+    table = summaries_by_setting(results, lambda r: {"dp_noise": r.spec.dp_noise, "dp_clip": r.spec.dp_clip,
+                                                     **r.summary()})
     write_table(table, prefix, item.caption)
     return table
 
 
 def table3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Table III: scalability in the number of clients."""
-    table = pd.DataFrame([r.summary() for r in results]).sort_values(["dataset", "model", "clients"])
+    table = summaries_by_setting(results, RunResult.summary).sort_values(["dataset", "model", "clients"])
     write_table(table, prefix, item.caption)
     return table
 
@@ -77,10 +82,9 @@ ABLATION_METRICS = ["label_held", "label_held_data_size", "label_held_chance",
 def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Ablation of client weighting: each trace scored without (the artifact's default) and
     with data-size weighting p_k = n_k / sum n (paper Eq. 5-6), beside the chance levels."""
-    rows = []
-    for r in results:
+    def scored(r: RunResult) -> dict:
         summary = per_run(per_round(r.provenance, r.rounds, "correct", ABLATION_METRICS), ABLATION_METRICS)
-        rows.append({
+        return {
             "dataset": r.spec.data.display,
             "model": display_name(r.spec.model),
             "alpha": r.spec.alpha,
@@ -88,14 +92,11 @@ def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd
             "per_round": r.spec.clients_per_round,
             "rounds": r.spec.rounds,
             "traced_correct": summary["inputs_traced"],
-            "label_held_pct": summary["label_held_pct"],
-            "label_held_data_size_pct": summary["label_held_data_size_pct"],
-            "label_held_chance_pct": summary["label_held_chance_pct"],
-            "top_holder_pct": summary["top_holder_pct"],
-            "top_holder_data_size_pct": summary["top_holder_data_size_pct"],
-            "top_holder_chance_pct": summary["top_holder_chance_pct"],
+            **{f"{m}_pct": summary[f"{m}_pct"] for m in ABLATION_METRICS},
+            "conclusive": is_conclusive(r.spec.dataset, summary["last_global_accuracy_pct"]),
             "run_id": r.spec.run_id,
-        })
-    table = pd.DataFrame(rows)
+        }
+
+    table = summaries_by_setting(results, scored)
     write_table(table, prefix, item.caption)
     return table
