@@ -69,6 +69,10 @@ ITEMS: dict[str, Item] = {}
 _INCONCLUSIVE = (" A run whose global model ends below its dataset's learned accuracy ("
                  + ", ".join(f"{name} {pct:g}%" for name, pct in LEARNED_ACCURACY_PCT.items())
                  + ") is marked inconclusive (column conclusive; a red note or circle in figures).")
+# Said by every item that reads a setting's seeds together (tracefl.report.seeds).
+_SEEDS = (" Runs that differ only in their seed are one setting: the mean over its conclusive seeds with a 95% "
+          "Student-t interval (a band, error bars, or 'mean [low, high]'; *_ci95_low/high in the CSV; none for one "
+          "seed); inconclusive seeds are counted (conclusive_seeds of seeds), not averaged in.")
 
 
 def register(item: Item) -> Item:
@@ -85,7 +89,7 @@ for _item in (
          "chance level, the strict 'top holder' metric and its chance level, two baselines on the same inputs "
          "(top holder): the last provenance layer alone, and the label-count rule (the participant with the most "
          "training examples of the predicted label), which never looks at a model and is perfect on both metrics "
-         "by construction; and the global model's accuracy; one panel per dataset and model." + _INCONCLUSIVE, f"{_FIGURES}:figure2"),
+         "by construction; and the global model's accuracy; one panel per dataset and model." + _INCONCLUSIVE + _SEEDS, f"{_FIGURES}:figure2"),
     Item("table1", "table", "Table I: faulty-client localization",
          "Table I: faulty-client localization (client 0 is faulty, all clients every round). fault: it flips "
          "every label to 0 (the artifact's fault), flips one label, or plants a backdoor (the ground_truth item's "
@@ -96,21 +100,21 @@ for _item in (
          "examples of the predicted label (finds a client that flips every label to 0 by construction); "
          "last_layer_faulty_pct: the last provenance layer alone. Correct predictions: label held / top holder "
          "beside chance and the same two baselines (top holder; the label-count rule is the top holder by "
-         "construction where no client flips labels)." + _INCONCLUSIVE,
+         "construction where no client flips labels)." + _INCONCLUSIVE + _SEEDS,
          f"{_TABLES}:table1", feddebug=True),
     Item("figure3", "figure", "Figure 3: TraceFL under data heterogeneity",
          "Figure 3 of the TraceFL paper: average localization accuracy (beside chance, the strict metric, the last "
          "layer alone and the label-count rule, perfect by construction) and best global model accuracy against "
-         "the Dirichlet alpha of the partition." + _INCONCLUSIVE, f"{_FIGURES}:figure3"),
+         "the Dirichlet alpha of the partition." + _INCONCLUSIVE + _SEEDS, f"{_FIGURES}:figure3"),
     Item("figure4", "figure", "Figure 4: TraceFL under differential privacy",
          "Figure 4 of the TraceFL paper: localization and model accuracy against the DP noise multiplier "
-         "(Flower's server-side fixed clipping)." + _INCONCLUSIVE, f"{_FIGURES}:figure4"),
+         "(Flower's server-side fixed clipping)." + _INCONCLUSIVE + _SEEDS, f"{_FIGURES}:figure4"),
     Item("table2", "table", "Table II: differential privacy",
-         "Table II: differential privacy (Flower server-side fixed clipping + Gaussian noise)." + _INCONCLUSIVE, f"{_TABLES}:table2"),
+         "Table II: differential privacy (Flower server-side fixed clipping + Gaussian noise)." + _INCONCLUSIVE + _SEEDS, f"{_TABLES}:table2"),
     Item("table3", "table", "Table III: scalability in clients",
-         "Table III: scalability in the total number of clients." + _INCONCLUSIVE, f"{_TABLES}:table3"),
+         "Table III: scalability in the total number of clients." + _INCONCLUSIVE + _SEEDS, f"{_TABLES}:table3"),
     Item("figure5", "figure", "Figure 5: scalability in rounds",
-         "Figure 5 of the TraceFL paper: long runs, localization and model accuracy per round." + _INCONCLUSIVE,
+         "Figure 5 of the TraceFL paper: long runs, localization and model accuracy per round." + _INCONCLUSIVE + _SEEDS,
          f"{_FIGURES}:figure5"),
     Item("figure6", "figure", "Figure 6: localization time per input",
          "Figure 6 of the TraceFL paper: measured localization time per input, TraceFL against FedDebug, "
@@ -139,7 +143,7 @@ for _item in (
     Item("ablation_weighting", "table", "Ablation: client weighting",
          "Ablation: client weighting in TraceFL (Figure 2 runs). label_held / top_holder: as configured "
          "(provenance.client_weighting; default none, as the paper's artifact); the data_size columns: each client's score "
-         "times its share of the round's examples (paper Eq. 5-6), from the same traces. Averages over rounds.",
+         "times its share of the round's examples (paper Eq. 5-6), from the same traces. Averages over rounds." + _SEEDS,
          f"{_TABLES}:ablation_weighting", runs_from="figure2"),
 ):
     register(_item)
