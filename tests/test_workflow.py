@@ -88,11 +88,12 @@ def test_tiny_end_to_end(tmp_path):
     for column in ("label_held_pct", "label_held_data_size_pct", "top_holder_pct", "top_holder_data_size_pct"):
         assert ablation[column].between(0, 100).all(), column
     runs = sorted((work / "results/runs").iterdir())
-    # plain (2 seeds), faulty, DP, style and backdoor runs; the other items share the plain one
+    # plain, its second seed (Figure 3), faulty, DP, style and backdoor runs; the other items share the plain one
     assert len(runs) == 6
-    panels = pd.read_csv(work / "results/figure2.csv")  # one panel: the two seeds' mean and interval
-    assert len(panels) == 1 and panels["seeds"].iloc[0] == 2 and panels["run_id"].iloc[0].count(";") == 1
-    assert {"label_held_pct_ci95_low", "label_held_pct_ci95_high"} <= set(panels.columns)
+    points = pd.read_csv(work / "results/figure3.csv")  # one point: the two seeds' mean and interval
+    assert len(points) == 1 and points["seeds"].iloc[0] == 2 and points["run_id"].iloc[0].count(";") == 1
+    assert {"tracefl_pct_ci95_low", "tracefl_pct_ci95_high"} <= set(points.columns)
+    panels = pd.read_csv(work / "results/figure2.csv")
     truth = pd.read_csv(work / "results/ground_truth.csv")
     assert {"dataset", "scenario", "seed", "method", "accuracy", "chance", "n_inputs"} <= set(truth.columns)
     assert set(truth["scenario"]) == {"style", "backdoor"} and (truth["chance"] == 25).all()

@@ -51,7 +51,8 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
     groups = list(table.groupby(["dataset", "model"], sort=False))
     cols = min(3, len(groups))
     rows = int(np.ceil(len(groups) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows + 0.8), squeeze=False)
+    # one panel alone is widened so that the legend above it fits (two columns of entries)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.4 * cols, 6.4), 3.4 * rows + 1.2), squeeze=False)
     for i, ((dataset, model), group) in enumerate(groups):
         ax = axes[i // cols][i % cols]
         group = group.sort_values(x)
@@ -77,9 +78,9 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
     for j in range(len(groups), rows * cols):
         axes[j // cols][j % cols].axis("off")
     handles, labels = legend_entries(axes.flat)  # the inconclusive marker may be on any panel
-    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="upper center", ncol=3 if cols > 1 else 2, fontsize=8, frameon=False)
     fig.suptitle(title, y=0.0, va="bottom", fontsize=9)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.9))
+    fig.tight_layout(rect=(0, 0.04, 1, 0.84 if cols == 1 else 0.9))
     save_figure(fig, prefix)
 
 

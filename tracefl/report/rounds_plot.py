@@ -104,7 +104,7 @@ def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
         for column, (style, colour, label) in CURVES.items():
             ax.plot(x, table[column], style, color=colour, ms=3, label=label)
             if "chance" not in column and table[column + LOW].notna().any():
-                ax.fill_between(x, table[column + LOW], table[column + HIGH], color=colour, alpha=0.15, lw=0)
+                ax.fill_between(x, table[column + LOW], table[column + HIGH], color=colour, alpha=0.1, lw=0)
         ax.set_title(panel_title(i, panel.spec), fontsize=9)
         weak = summary["seeds"] - summary["conclusive_seeds"]
         if weak:
@@ -112,7 +112,8 @@ def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
                     else inconclusive_note(panel.spec.dataset, summary["last_global_accuracy_pct"])
                     + (f" ({summary['seeds']} seeds)" if summary["seeds"] > 1 else ""))
             ax.text(0.02, 0.97, note, transform=ax.transAxes, ha="left", va="top", fontsize=7, color="tab:red")
-        seeds = f", mean of {summary['conclusive_seeds'] or summary['seeds']} seeds (95% band)" if summary["seeds"] > 1 else ""
+        averaged = summary["conclusive_seeds"] or summary["seeds"]
+        seeds = f", mean of {averaged} seeds (95% band)" if averaged > 1 else ""
         ax.text(
             0.98,
             0.03,
