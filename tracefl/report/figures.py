@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 
 from tracefl.report.catalog import Item  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
-from tracefl.report.seeds import HIGH, LOW, SUMS, group_by_settings, summaries_by_setting  # noqa: E402
+from tracefl.report.seeds import HIGH, LOW, group_by_settings, summaries_by_setting  # noqa: E402
 from tracefl.report.summary import mean_ci95  # noqa: E402
 from tracefl.report.rounds_plot import Panel, legend_entries, plot_rounds, save_figure  # noqa: E402
 
@@ -86,7 +86,7 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path, title: s
 
 def figure3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 3: average localization accuracy and best global accuracy against Dirichlet alpha."""
-    table = summaries_by_setting(results, RunResult.summary, sums=SUMS)
+    table = summaries_by_setting(results, RunResult.summary)
     table.to_csv(prefix.with_suffix(".csv"), index=False)
     _sweep_plot(table, "alpha", "Dirichlet alpha (smaller = more non-IID)", prefix, item.title)
     return table
@@ -94,8 +94,7 @@ def figure3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
 
 def figure4(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 4: localization and model accuracy against the DP noise multiplier."""
-    table = summaries_by_setting(results, lambda r: {"dp_noise": r.spec.dp_noise, "dp_clip": r.spec.dp_clip, **r.summary()},
-                                 sums=SUMS)
+    table = summaries_by_setting(results, RunResult.dp_summary)
     table.to_csv(prefix.with_suffix(".csv"), index=False)
     clip = ", ".join(f"{c:g}" for c in sorted(table["dp_clip"].unique()))
     _sweep_plot(table, "dp_noise", f"DP noise multiplier (clipping norm {clip})", prefix, item.title)

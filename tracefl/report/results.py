@@ -80,6 +80,10 @@ class RunResult:
         )
         return row
 
+    def dp_summary(self) -> dict:
+        """The run's DP setting (noise multiplier, clipping norm) before its summary: Figure 4 and Table II."""
+        return {"dp_noise": self.spec.dp_noise, "dp_clip": self.spec.dp_clip, **self.summary()}
+
     def faulty_summary(self) -> dict:
         """Faulty-client localization on mispredictions, TraceFL beside FedDebug and chance.
 

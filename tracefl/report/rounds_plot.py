@@ -45,10 +45,11 @@ CURVES = {
 }
 
 
-def seed_rounds(runs: list[RunResult]) -> pd.DataFrame:
+def seed_rounds(runs: list[RunResult], tables: list[pd.DataFrame] | None = None) -> pd.DataFrame:
     """Per round, the mean over the kept seeds of every curve, with ``_ci95_low``/``_ci95_high``
-    (no band for chance levels or one seed) and the inputs traced summed over those seeds."""
-    tables = [per_round(r.provenance, r.rounds) for r in runs]
+    (no band for chance levels or one seed) and the inputs traced summed over those seeds.
+    ``tables``: the runs' :func:`per_round` tables where the caller has them already."""
+    tables = tables if tables is not None else [per_round(r.provenance, r.rounds) for r in runs]
     conclusive = [is_conclusive(r.spec.dataset, float(t["global_accuracy"].iloc[-1])) for r, t in zip(runs, tables)]
     kept = [t for t, ok in zip(tables, conclusive) if ok] or tables
     stacked = pd.concat(kept, keys=range(len(kept)), names=["seed_index"]).reset_index(level=0)
@@ -92,14 +93,15 @@ def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
     summaries = []
     for i, panel in enumerate(panels):
         ax = axes[i // cols][i % cols]
+        tables = [per_round(r.provenance, r.rounds) for r in panel.runs]
         runs = [{"group": "panel", "seed": r.spec.seed, "run_id": r.spec.run_id, "dataset": r.spec.dataset,
-                 "model": r.spec.model, **per_run(per_round(r.provenance, r.rounds))} for r in panel.runs]
+                 "model": r.spec.model, **per_run(t)} for r, t in zip(panel.runs, tables)]
         for row in runs:
             row.update(learned_threshold_pct=learned_threshold(row["dataset"]),
                        conclusive=is_conclusive(row["dataset"], row["last_global_accuracy_pct"]))
         summary = aggregate_seeds(pd.DataFrame(runs)).iloc[0].to_dict()
         summaries.append({"panel": string.ascii_lowercase[i], **summary})
-        table = seed_rounds(panel.runs)
+        table = seed_rounds(panel.runs, tables)
         x = table["round"]
         for column, (style, colour, label) in CURVES.items():
             ax.plot(x, table[column], style, color=colour, ms=3, label=label)

@@ -62,8 +62,7 @@ def table1(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
 
 def table2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Table II: TraceFL under server-side differential privacy (noise multiplier, clipping norm)."""
-    table = summaries_by_setting(results, lambda r: {"dp_noise": r.spec.dp_noise, "dp_clip": r.spec.dp_clip,
-                                                     **r.summary()})
+    table = summaries_by_setting(results, RunResult.dp_summary)
     write_table(table, prefix, item.caption)
     return table
 
