@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 
@@ -98,3 +100,29 @@ def test_job_threads_follow_the_request_then_slurm_and_waiting_threads_sleep(mon
         assert threads.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"  # a user's own choice stays
     finally:
         torch.set_num_threads(before)
+
+
+def test_training_rounds_train_average_and_evaluate_at_the_given_size(tmp_path, capsys):
+    from tracefl.bench.training import COLUMNS as ROUND_COLUMNS
+    from tracefl.bench.training import rounds_markdown, time_rounds
+
+    frame = time_rounds("tiny-cnn", rounds=2, clients=2, samples=40, epochs=1, batch_size=16, server_samples=30)
+    assert list(frame.columns) == ROUND_COLUMNS and frame["round"].tolist() == [1, 2]
+    assert (frame["train_s"] > 0).all() and (frame["round_s"] >= frame["train_s"]).all()
+    # 2 clients x 1 epoch x ceil(40 / 16) = 6 optimiser steps a round
+    assert (frame["steps_per_s"] * frame["train_s"]).round().tolist() == [6, 6]
+    assert frame["accuracy"].between(0, 1).all()
+    assert rounds_markdown(frame).splitlines()[2].startswith("| tiny-cnn | 2 x 40 x 1 (16) | 2 |")
+    assert main(["--training", "--models", "bert-tiny", "--quiet"]) == 2  # image models only
+
+
+def test_training_rounds_default_to_the_paper_presets_round():
+    from tracefl.bench.training import PAPER_ROUND
+    from tracefl.config import load_preset
+
+    paper = load_preset(Path(__file__).resolve().parents[1] / "config" / "experiments.yaml", "paper")
+    spec = next(iter(paper.runs.values()))
+    assert PAPER_ROUND == {
+        "clients": spec.clients_per_round, "samples": spec.max_client_samples, "epochs": spec.local_epochs,
+        "batch_size": spec.batch_size, "server_samples": spec.max_server_samples,
+    }

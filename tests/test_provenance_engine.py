@@ -236,6 +236,41 @@ def test_engine_equals_oracle_bert_with_padding_mask():
     assert not torch.allclose(engine[padded_rows], without_mask[padded_rows], rtol=1e-6)
 
 
+def test_bert_blocks_of_all_clients_in_one_vmapped_call_equal_the_oracle():
+    # What a GPU runs by default for small blocks (batch_clients=None there), checked on the CPU.
+    model = _tiny_bert()
+    clients = perturbed_clients(model, 3, scale=0.2)
+    batch = _token_batch()
+    _assert_matches_oracle(model, clients, batch, batch_clients=True)
+    looped = trace(model, clients, batch, batch_clients=False)
+    batched = trace(model, clients, batch, batch_clients=True)
+    assert batched.traced == looped.traced
+    torch.testing.assert_close(batched.raw, looped.raw, rtol=1e-9, atol=1e-12)
+
+
+def test_a_block_vmap_cannot_run_is_scored_client_by_client_with_a_warning():
+    from tracefl.provenance.layers import FunctionalScorer, LayerCall
+
+    class DataDependent(nn.Module):  # .item() inside: vmap cannot batch it
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor([2.0]))
+
+        def forward(self, x: Tensor) -> Tensor:
+            return x * self.scale.item()
+
+    block = DataDependent()
+    states = [{"scale": torch.tensor([float(k + 1)])} for k in range(3)]
+    call, grad = LayerCall((torch.ones(2, 4),), {}), torch.ones(2, 4)
+    expected = FunctionalScorer(block, states, batched=False).score(call, grad)
+    scorer = FunctionalScorer(block, states, batched=True)
+    with pytest.warns(UserWarning, match="one after another"):
+        scores = scorer.score(call, grad)
+    torch.testing.assert_close(scores, expected)
+    torch.testing.assert_close(scores, torch.tensor([[4.0, 8.0, 12.0]] * 2))
+    assert scorer.batched is False  # decided once: the next chunk goes straight to the loop
+
+
 def test_engine_equals_oracle_gpt_conv1d():
     model = _tiny_gpt()
     assert sum(type(m).__name__ == "Conv1D" for _, m in provenance_layers(model)) == 8

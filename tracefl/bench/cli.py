@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from tracefl.bench.table import (
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="models also run unchunked at the largest N, for memory (default resnet18)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="engine calls per row, median time reported (default 3)")
+    parser.add_argument("--batch-clients", choices=["auto", "on", "off"], default="auto",
+                        help="score the K client copies of a BertLayer in one vmapped call: on, off, or "
+                        "auto (on CUDA only; the engine's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--perturbation", type=float, default=0.05,
                         help="relative size of each client's weight noise (default 0.05)")
@@ -76,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--next-to-training", action="store_true",
                         help="instead of the table above: the engine's time per input alone and next to a "
                         "training load in another process, at the largest N (slowdown per model)")
+    parser.add_argument("--training", action="store_true",
+                        help="instead of the table above: seconds per federated round at the paper preset's "
+                        "size (10 clients x 2,048 examples x 2 epochs, batch 32) for each image model of --models")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds timed with --training (default 3)")
     parser.add_argument("--load-threads", type=int, default=None,
                         help="threads of the training load (default: --threads)")
     return parser
@@ -87,19 +95,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     if args.next_to_training:
         return _next_to_training(args, log)
+    if args.training:
+        return _training(args, log)
     start = time.perf_counter()
     frame = run_benchmark(
         models=args.models, sizes=args.sizes, clients=args.clients, chunk_size=args.chunk_size,
         device=args.device, reference_inputs=args.reference_inputs,
         full_reference=args.full_reference, unchunked=args.unchunked, threads=args.threads or None,
         seed=args.seed, perturbation=args.perturbation, repeats=args.repeats, log=log,
+        batch_clients={"auto": None, "on": True, "off": False}[args.batch_clients],
     )
     wall = time.perf_counter() - start
     threads = args.threads or torch.get_num_threads()
     policy = os.environ.get("OMP_WAIT_POLICY", "unset")
     header = (
         f"Provenance benchmark: device {args.device}, {threads} torch thread(s) "
-        f"(OMP_WAIT_POLICY={policy}), float32, torch {torch.__version__}, "
+        f"(OMP_WAIT_POLICY={policy}), float32, clients batched: {args.batch_clients}, "
+        f"torch {torch.__version__}, "
         f"{platform.machine()}; wall {wall:.0f} s"
     )
     table = to_markdown(frame)
@@ -133,6 +145,30 @@ def _next_to_training(args: argparse.Namespace, log) -> int:
           f"{os.cpu_count()} CPUs; wall {time.perf_counter() - start:.0f} s")
     print()
     print(contention_markdown(frame))
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.csv, index=False)
+    return 0
+
+
+def _training(args: argparse.Namespace, log) -> int:
+    from tracefl.bench.training import rounds_markdown, time_rounds
+    from tracefl.bench.workloads import IMAGE_MODELS
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = [m for m in args.models if m in IMAGE_MODELS]
+    if not models:
+        print(f"--training times image models; choose from {', '.join(IMAGE_MODELS)}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    frames = [time_rounds(m, rounds=args.rounds, clients=args.clients, device=args.device, seed=args.seed, log=log)
+              for m in models]
+    frame = pd.concat(frames, ignore_index=True)
+    print(f"Federated rounds (train_local, FedAvg, server evaluation): device {args.device}, "
+          f"torch {torch.__version__}, {platform.machine()}; wall {time.perf_counter() - start:.0f} s")
+    print()
+    print(rounds_markdown(frame))
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.csv, index=False)

@@ -71,9 +71,9 @@ class PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
+            self.base_bytes = torch.cuda.memory_allocated(self.device)
         elif self.read is not None:
-            self._base = self._peak = self.read()
+            self.base_bytes = self._peak = self.read()
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         return self
@@ -85,13 +85,13 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self.peak_bytes = torch.cuda.max_memory_allocated(self.device) - self._base
+            self.peak_bytes = torch.cuda.max_memory_allocated(self.device) - self.base_bytes
         elif self.read is not None:
             self._stop.set()
             assert self._thread is not None
             self._thread.join()
             self._peak = max(self._peak, self.read())
-            self.peak_bytes = self._peak - self._base
+            self.peak_bytes = self._peak - self.base_bytes
 
 
 def sync(device: torch.device) -> None:

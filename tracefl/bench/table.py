@@ -59,6 +59,7 @@ def run_benchmark(
     perturbation: float = 0.05,
     repeats: int = 3,
     log: Callable[[str], None] | None = None,
+    batch_clients: bool | None = None,
 ) -> pd.DataFrame:
     """Time :func:`trace` against :func:`reference_trace`; one row per (model, N, chunk size).
 
@@ -68,6 +69,7 @@ def run_benchmark(
     engine also runs with ``chunk_size=None`` at the largest N (the memory chunking
     saves). ``threads`` sets torch's intra-op threads for the run (None: leave as is).
     ``repeats``: engine calls per row; the median time and the largest peak are reported.
+    ``batch_clients`` is :func:`trace`'s (None: vmap over clients' BertLayers on CUDA only).
     """
     sizes = sorted({int(s) for s in sizes})
     if not sizes or sizes[0] < 1:
@@ -90,7 +92,8 @@ def run_benchmark(
         for name in models:
             rows.extend(
                 _bench_model(name, sizes, clients, chunk_size, device, reference_inputs,
-                             full_reference, name in unchunked, seed, perturbation, repeats, say)
+                             full_reference, name in unchunked, seed, perturbation, repeats, say,
+                             batch_clients)
             )
     finally:
         torch.set_num_threads(previous_threads)
@@ -102,7 +105,7 @@ def run_benchmark(
 def _bench_model(
     name: str, sizes: list[int], k: int, chunk_size: int | None, device: torch.device,
     reference_inputs: int, full_reference: bool, unchunked: bool, seed: int,
-    perturbation: float, repeats: int, say: Callable[[str], None],
+    perturbation: float, repeats: int, say: Callable[[str], None], batch_clients: bool | None,
 ) -> list[dict[str, Any]]:
     """The rows of one model: the reference once, then the engine at every N (and chunk)."""
     largest = sizes[-1]
@@ -112,7 +115,8 @@ def _bench_model(
     inputs = to_device(work.inputs, device)
 
     # Warm-up (one-time kernel and allocator set-up), not timed.
-    trace(model, clients, take(inputs, slice(0, 2)), chunk_size=chunk_size, device=device)
+    trace(model, clients, take(inputs, slice(0, 2)), chunk_size=chunk_size, device=device,
+          batch_clients=batch_clients)
     reference_count = largest if full_reference else min(largest, max(0, reference_inputs))
     reference: tuple[torch.Tensor, list[str]] | None = None
     reference_s = float("nan")
@@ -135,7 +139,8 @@ def _bench_model(
                 with PeakMemory(device) as memory:
                     sync(device)
                     start = time.perf_counter()
-                    result = trace(model, clients, batch, chunk_size=chunk, device=device)
+                    result = trace(model, clients, batch, chunk_size=chunk, device=device,
+                                   batch_clients=batch_clients)
                     sync(device)
                     times.append(time.perf_counter() - start)
                 peaks.append(memory.peak_bytes)

@@ -32,6 +32,11 @@ TEXT_MODELS: dict[str, dict[str, int]] = {
     # GPT's inner width is 4x its hidden width, as OpenAIGPTConfig fixes it.
     "gpt-small": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 2,
                   "intermediate_size": 512, "seq_len": 64, "vocab_size": 1000},
+    # The paper's sizes (BERT-base, OpenAI GPT; 128 tokens as its max_length): for a GPU.
+    "bert-base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                  "intermediate_size": 3072, "seq_len": 128, "vocab_size": 30522},
+    "gpt-base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                 "intermediate_size": 3072, "seq_len": 128, "vocab_size": 40478},
     "gpt-tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
                  "intermediate_size": 128, "seq_len": 16, "vocab_size": 100},
 }

@@ -18,7 +18,7 @@ from flwr.clientapp import ClientApp
 from tracefl.config import RunSpec
 from tracefl.data.tensors import client_tensors
 from tracefl.flower.arrays import as_float_arrays, keep_step_counters
-from tracefl.flower.local_training import train_local
+from tracefl.models.training import train_local
 from tracefl.models.device import resolve_device
 from tracefl.models.inputs import num_rows
 from tracefl.models.registry import build_model

@@ -55,11 +55,14 @@ def trace(
     layers: list[str] | None = None,
     chunk_size: int | None = DEFAULT_CHUNK_SIZE,
     device: str | torch.device | None = None,
+    batch_clients: bool | None = None,
 ) -> TraceResult:
     """Trace which client is responsible for the global model's prediction on each input.
 
     ``inputs`` is a batch tensor, or a mapping (e.g. tokenizer output) passed as keyword
     arguments and split along dim 0. ``layers`` overrides the default layer rule.
+    ``batch_clients``: score the K client copies of a block that is re-run (a BertLayer) in
+    one vmapped call; ``None`` does so on CUDA devices only, where it pays.
     """
     client_ids = [str(c) for c in client_models]
     if not client_ids:
@@ -78,7 +81,7 @@ def trace(
         return TraceResult(client_ids, empty, empty.clone(), [], torch.zeros(0, dtype=torch.long), empty.clone())
     with eval_mode(model), torch.no_grad():
         scorers = [
-            build_scorer(name, layer, _client_layers(client_models, name), device)
+            build_scorer(name, layer, _client_layers(client_models, name), device, batch_clients)
             for name, layer in named
         ]
         raws, lasts, preds = [], [], []

@@ -7,6 +7,7 @@ pass explicit names to :func:`provenance_layers` instead of editing the rule.
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 # Hugging Face classes are matched by name so that importing this module does not
 # import transformers (slow, and optional for image-only runs).
@@ -324,30 +326,70 @@ class LayerNormScorer(LayerScorer):
         return scores
 
 
-class FunctionalScorer(LayerScorer):
-    """Any other layer (e.g. BertLayer): re-run the global block with each client's tensors."""
+# Measured on an H200 (README, performance; K = 10, N = 1,000): one vmapped call over the K
+# copies is 2x faster than the loop for BERT blocks of 0.2 M parameters (launch-bound), and
+# 10% slower for BERT-base's 7 M-parameter blocks (compute-bound; vmap needs the unfused
+# attention kernel). On a CPU it is slower for both (1.7x on the small one).
+BATCH_BLOCKS_BELOW_PARAMS = 1_000_000
 
-    def __init__(self, layer: nn.Module, states: list[dict[str, Tensor]]) -> None:
+
+class FunctionalScorer(LayerScorer):
+    """Any other layer (e.g. BertLayer): re-run the global block with each client's tensors.
+
+    ``batched``: run the K clients' copies in one ``torch.func.vmap`` call over their stacked
+    tensors instead of K calls one after another. On a GPU the K small sequential launches of
+    a block leave the device idle; on a CPU the loop costs the same arithmetic and less memory
+    (the batched call holds K blocks' activations at once). ``None`` batches small blocks on
+    CUDA only (see ``BATCH_BLOCKS_BELOW_PARAMS``).
+    """
+
+    def __init__(self, layer: nn.Module, states: list[dict[str, Tensor]], batched: bool | None = None) -> None:
         self.layer = layer
-        self.states = states
         self.num_clients = len(states)
+        # One stacked copy of the client tensors; the loop reads its slices (no second copy).
+        self.stacked = {key: torch.stack([s[key] for s in states]) for key in states[0]}
+        first = next(iter(self.stacked.values()), None)
+        on_cuda = first is not None and first.device.type == "cuda"
+        params = sum(value[0].numel() for value in self.stacked.values())
+        self.batched = (on_cuda and params < BATCH_BLOCKS_BELOW_PARAMS) if batched is None else batched
+
+    def _client(self, k: int) -> dict[str, Tensor]:
+        return {key: value[k] for key, value in self.stacked.items()}
+
+    def _output(self, state: dict[str, Tensor], call: LayerCall) -> Tensor:
+        out = primary_output(torch.func.functional_call(self.layer, state, call.args, call.kwargs))
+        if out is None:
+            raise ValueError(f"{type(self.layer).__name__} returned no tensor output")
+        return out
 
     def score(self, call: LayerCall, grad: Tensor) -> Tensor:
         n = grad.shape[0]
+        if self.batched:
+            try:
+                # vmap has no batching rule for the fused attention kernels' mask (seen on CUDA:
+                # "attn_bias: wrong shape"); the math kernel is plain matmuls and a softmax.
+                with sdpa_kernel(SDPBackend.MATH):
+                    outs = torch.func.vmap(lambda state: self._output(state, call))(self.stacked)
+                return torch.einsum("knd,nd->nk", outs.reshape(self.num_clients, n, -1), grad.reshape(n, -1))
+            except RuntimeError as error:  # a block vmap cannot run: the loop below computes the same
+                warnings.warn(f"{type(self.layer).__name__}: scoring the {self.num_clients} client copies one "
+                              f"after another (vmap failed: {str(error).splitlines()[0][:200]})")
+                self.batched = False
         g = grad.reshape(n, -1, 1)
         cols = []
-        for state in self.states:
-            out = primary_output(torch.func.functional_call(self.layer, state, call.args, call.kwargs))
-            if out is None:
-                raise ValueError(f"{type(self.layer).__name__} returned no tensor output")
+        for k in range(self.num_clients):
+            out = self._output(self._client(k), call)
             cols.append(torch.bmm(out.reshape(n, 1, -1), g).reshape(n))
         return torch.stack(cols, dim=1)
 
 
 def build_scorer(
-    name: str, layer: nn.Module, client_layers: Sequence[nn.Module], device: torch.device
+    name: str, layer: nn.Module, client_layers: Sequence[nn.Module], device: torch.device,
+    batch_clients: bool | None = None,
 ) -> LayerScorer:
-    """Check the client copies match ``layer`` and move their tensors to ``device`` once."""
+    """Check the client copies match ``layer`` and move their tensors to ``device`` once.
+
+    ``batch_clients`` applies to blocks scored by re-running them (see :class:`FunctionalScorer`)."""
     states = [_client_state(name, layer, c, device) for c in client_layers]
     if is_hf_conv1d(layer):
         weight = torch.stack([s["weight"].T for s in states])
@@ -359,7 +401,7 @@ def build_scorer(
     if isinstance(layer, nn.LayerNorm):
         return LayerNormScorer(layer, len(states), _stack_optional(states, "weight"),
                                _stack_optional(states, "bias"))
-    return FunctionalScorer(layer, states)
+    return FunctionalScorer(layer, states, batch_clients)
 
 
 def _stack_optional(states: list[dict[str, Tensor]], key: str) -> Tensor | None:

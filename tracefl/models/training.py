@@ -44,20 +44,26 @@ def train_local(
         model.to(device).train()
         opt = make_optimizer(optimizer, model.parameters(), lr)
         loss_fn = nn.CrossEntropyLoss()
+        has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        # The client's data moves to the device once, and the loss is summed there (in float64,
+        # as Python floats would): no host-device copy or synchronisation inside the batch loop.
+        rows = num_rows(x)
+        x, y = to_device(x, device), y.to(device)
         last = 0.0
         for _ in range(epochs):
-            order = torch.randperm(num_rows(x), generator=generator)
-            total, count = 0.0, 0
-            for start in range(0, num_rows(x), batch_size):
+            order = torch.randperm(rows, generator=generator).to(device)
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            count = 0
+            for start in range(0, rows, batch_size):
                 idx = order[start : start + batch_size]
-                if len(idx) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+                if len(idx) < 2 and has_batch_norm:
                     continue  # BatchNorm cannot train on a batch of one
-                xb, yb = to_device(take(x, idx), device), y[idx].to(device)
+                xb, yb = take(x, idx), y[idx]
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(logits_of(model, xb), yb)
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * len(idx)
+                total += loss.detach().double() * len(idx)
                 count += len(idx)
-            last = total / max(count, 1)
+            last = float(total) / max(count, 1)
         return last
