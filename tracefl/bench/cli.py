@@ -123,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         for line in notes:
             print(line)
-    if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.csv, index=False)
+    _write_csv(frame, args.csv)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text("\n".join([header, "", table, "", *notes]) + "\n")
@@ -145,9 +143,7 @@ def _next_to_training(args: argparse.Namespace, log) -> int:
           f"{os.cpu_count()} CPUs; wall {time.perf_counter() - start:.0f} s")
     print()
     print(contention_markdown(frame))
-    if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.csv, index=False)
+    _write_csv(frame, args.csv)
     return 0
 
 
@@ -169,7 +165,12 @@ def _training(args: argparse.Namespace, log) -> int:
           f"torch {torch.__version__}, {platform.machine()}; wall {time.perf_counter() - start:.0f} s")
     print()
     print(rounds_markdown(frame))
-    if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.csv, index=False)
+    _write_csv(frame, args.csv)
     return 0
+
+
+def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
+    """``--csv``: the frame behind the printed table, when asked for."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
