@@ -346,14 +346,18 @@ class FunctionalScorer(LayerScorer):
     def __init__(self, layer: nn.Module, states: list[dict[str, Tensor]], batched: bool | None = None) -> None:
         self.layer = layer
         self.num_clients = len(states)
-        # One stacked copy of the client tensors; the loop reads its slices (no second copy).
-        self.stacked = {key: torch.stack([s[key] for s in states]) for key in states[0]}
-        first = next(iter(self.stacked.values()), None)
+        first = next(iter(states[0].values()), None)
         on_cuda = first is not None and first.device.type == "cuda"
-        params = sum(value[0].numel() for value in self.stacked.values())
+        params = sum(value.numel() for value in states[0].values())
         self.batched = (on_cuda and params < BATCH_BLOCKS_BELOW_PARAMS) if batched is None else batched
+        # Batched: one stacked copy of the client tensors, whose slices serve a fallback loop too;
+        # the loop alone keeps the clients' own tensors (no copy).
+        self.stacked = {key: torch.stack([s[key] for s in states]) for key in states[0]} if self.batched else None
+        self.states = None if self.batched else states
 
     def _client(self, k: int) -> dict[str, Tensor]:
+        if self.states is not None:
+            return self.states[k]
         return {key: value[k] for key, value in self.stacked.items()}
 
     def _output(self, state: dict[str, Tensor], call: LayerCall) -> Tensor:
