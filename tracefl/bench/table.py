@@ -69,7 +69,8 @@ def run_benchmark(
     engine also runs with ``chunk_size=None`` at the largest N (the memory chunking
     saves). ``threads`` sets torch's intra-op threads for the run (None: leave as is).
     ``repeats``: engine calls per row; the median time and the largest peak are reported.
-    ``batch_clients`` is :func:`trace`'s (None: vmap over clients' BertLayers on CUDA only).
+    ``batch_clients`` is :func:`trace`'s (None: vmap over the clients' BertLayers on CUDA for
+    blocks under 1 M parameters).
     """
     sizes = sorted({int(s) for s in sizes})
     if not sizes or sizes[0] < 1:

@@ -5,8 +5,10 @@ global model for its local epochs (:func:`~tracefl.models.training.train_local`,
 clients' own code), the server averages their weights (FedAvg, equal client sizes) and
 evaluates the result (:func:`~tracefl.models.inference.evaluate`). Data are random 3x32x32
 images with random labels (nothing is downloaded; the arithmetic does not depend on the
-values), and Flower's message transport is left out: it is what differs between the inline,
-Ray and deployment back-ends, while this is what they share.
+values), and Flower's message transport is left out, with the copies of the client weights to
+the host that go with it: it is what differs between the inline, Ray and deployment back-ends,
+while this is what they share. FedAvg here is the plain mean of float tensors (equal client
+sizes); integer buffers come from the first client (a run keeps the server's; no time in it).
 """
 
 from __future__ import annotations
@@ -64,7 +66,11 @@ def time_rounds(
     server_x = torch.randn(server_samples, *IMAGE_SHAPE, generator=gen)
     server_y = torch.randint(0, NUM_CLASSES, (server_samples,), generator=gen)
     global_model = build_model(model_name, NUM_CLASSES, pretrained=False, seed=seed).to(device)
-    steps = clients * epochs * -(-samples // batch_size)
+    batches = -(-samples // batch_size)
+    if samples % batch_size == 1 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                                         for m in global_model.modules()):
+        batches -= 1  # train_local skips a last batch of one under BatchNorm
+    steps = clients * epochs * batches
     rows: list[dict[str, Any]] = []
     for rnd in range(1, rounds + 1):
         with PeakMemory(device) as memory:

@@ -62,7 +62,8 @@ def trace(
     ``inputs`` is a batch tensor, or a mapping (e.g. tokenizer output) passed as keyword
     arguments and split along dim 0. ``layers`` overrides the default layer rule.
     ``batch_clients``: score the K client copies of a block that is re-run (a BertLayer) in
-    one vmapped call; ``None`` does so on CUDA devices only, where it pays.
+    one vmapped call; ``None`` does so on CUDA for blocks under ``BATCH_BLOCKS_BELOW_PARAMS``
+    parameters (tracefl.provenance.layers), where it was measured to pay.
     """
     client_ids = [str(c) for c in client_models]
     if not client_ids:

@@ -375,9 +375,11 @@ class FunctionalScorer(LayerScorer):
                 with sdpa_kernel(SDPBackend.MATH):
                     outs = torch.func.vmap(lambda state: self._output(state, call))(self.stacked)
                 return torch.einsum("knd,nd->nk", outs.reshape(self.num_clients, n, -1), grad.reshape(n, -1))
-            except RuntimeError as error:  # a block vmap cannot run: the loop below computes the same
+            except RuntimeError as error:
+                # A block vmap cannot run, or out of device memory for K blocks' activations at
+                # once (torch.OutOfMemoryError is a RuntimeError): the loop computes the same.
                 warnings.warn(f"{type(self.layer).__name__}: scoring the {self.num_clients} client copies one "
-                              f"after another (vmap failed: {str(error).splitlines()[0][:200]})")
+                              f"after another (vmap failed: {str(error).splitlines()[0][:200]})", stacklevel=2)
                 self.batched = False
         g = grad.reshape(n, -1, 1)
         cols = []
