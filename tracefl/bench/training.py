@@ -24,7 +24,7 @@ import torch
 
 from tracefl.bench.measure import PeakMemory, sync
 from tracefl.data.transforms import IMAGE_SHAPE
-from tracefl.models.training import train_local
+from tracefl.models.training import has_batch_norm, train_local
 from tracefl.models.inference import evaluate
 from tracefl.models.registry import build_model
 
@@ -67,8 +67,7 @@ def time_rounds(
     server_y = torch.randint(0, NUM_CLASSES, (server_samples,), generator=gen)
     global_model = build_model(model_name, NUM_CLASSES, pretrained=False, seed=seed).to(device)
     batches = -(-samples // batch_size)
-    if samples % batch_size == 1 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                                         for m in global_model.modules()):
+    if samples % batch_size == 1 and has_batch_norm(global_model):
         batches -= 1  # train_local skips a last batch of one under BatchNorm
     steps = clients * epochs * batches
     rows: list[dict[str, Any]] = []

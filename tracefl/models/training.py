@@ -19,6 +19,11 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer '{name}' (key: optimizer); allowed: adam, adamw, sgd")
 
 
+def has_batch_norm(model: nn.Module) -> bool:
+    """True if ``model`` has a BatchNorm layer (which cannot train on a batch of one)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 def train_local(
     model: nn.Module,
     x: Inputs,
@@ -44,7 +49,7 @@ def train_local(
         model.to(device).train()
         opt = make_optimizer(optimizer, model.parameters(), lr)
         loss_fn = nn.CrossEntropyLoss()
-        has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        skip_single = has_batch_norm(model)
         # The client's data moves to the device once, and the loss is summed there (in float64,
         # as Python floats would): no host-device copy or synchronisation inside the batch loop.
         rows = num_rows(x)
@@ -56,7 +61,7 @@ def train_local(
             count = 0
             for start in range(0, rows, batch_size):
                 idx = order[start : start + batch_size]
-                if len(idx) < 2 and has_batch_norm:
+                if len(idx) < 2 and skip_single:
                     continue  # BatchNorm cannot train on a batch of one
                 xb, yb = take(x, idx), y[idx]
                 opt.zero_grad(set_to_none=True)

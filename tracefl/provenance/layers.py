@@ -339,17 +339,13 @@ class FunctionalScorer(LayerScorer):
     ``batched``: run the K clients' copies in one ``torch.func.vmap`` call over their stacked
     tensors instead of K calls one after another. On a GPU the K small sequential launches of
     a block leave the device idle; on a CPU the loop costs the same arithmetic and less memory
-    (the batched call holds K blocks' activations at once). ``None`` batches small blocks on
-    CUDA only (see ``BATCH_BLOCKS_BELOW_PARAMS``).
+    (the batched call holds K blocks' activations at once). :func:`build_scorer` decides.
     """
 
-    def __init__(self, layer: nn.Module, states: list[dict[str, Tensor]], batched: bool | None = None) -> None:
+    def __init__(self, layer: nn.Module, states: list[dict[str, Tensor]], batched: bool = False) -> None:
         self.layer = layer
         self.num_clients = len(states)
-        first = next(iter(states[0].values()), None)
-        on_cuda = first is not None and first.device.type == "cuda"
-        params = sum(value.numel() for value in states[0].values())
-        self.batched = (on_cuda and params < BATCH_BLOCKS_BELOW_PARAMS) if batched is None else batched
+        self.batched = batched
         # Batched: one stacked copy of the client tensors, whose slices serve a fallback loop too;
         # the loop alone keeps the clients' own tensors (no copy).
         self.stacked = {key: torch.stack([s[key] for s in states]) for key in states[0]} if self.batched else None
@@ -395,7 +391,8 @@ def build_scorer(
 ) -> LayerScorer:
     """Check the client copies match ``layer`` and move their tensors to ``device`` once.
 
-    ``batch_clients`` applies to blocks scored by re-running them (see :class:`FunctionalScorer`)."""
+    ``batch_clients`` applies to blocks scored by re-running them (see :class:`FunctionalScorer`);
+    ``None`` batches on CUDA the blocks under ``BATCH_BLOCKS_BELOW_PARAMS`` parameters."""
     states = [_client_state(name, layer, c, device) for c in client_layers]
     if is_hf_conv1d(layer):
         weight = torch.stack([s["weight"].T for s in states])
@@ -407,6 +404,9 @@ def build_scorer(
     if isinstance(layer, nn.LayerNorm):
         return LayerNormScorer(layer, len(states), _stack_optional(states, "weight"),
                                _stack_optional(states, "bias"))
+    if batch_clients is None:
+        params = sum(value.numel() for value in states[0].values())
+        batch_clients = device.type == "cuda" and params < BATCH_BLOCKS_BELOW_PARAMS
     return FunctionalScorer(layer, states, batch_clients)
 
 
