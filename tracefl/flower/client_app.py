@@ -18,8 +18,9 @@ from flwr.clientapp import ClientApp
 from tracefl.config import RunSpec
 from tracefl.data.tensors import client_tensors
 from tracefl.flower.arrays import as_float_arrays, keep_step_counters
-from tracefl.models.training import train_local
+from tracefl.models.catalog import channels_last
 from tracefl.models.device import resolve_device
+from tracefl.models.training import train_local
 from tracefl.models.inputs import num_rows
 from tracefl.models.registry import build_model
 from tracefl.seeding import derive_seed
@@ -68,6 +69,7 @@ def train_partition(
         model=spec.model,
         max_length=spec.max_length,
     )
+    dev = resolve_device(device)
     loss = train_local(
         model,
         x,
@@ -77,7 +79,8 @@ def train_partition(
         lr=spec.lr,
         optimizer=spec.optimizer,
         seed=derive_seed(spec.seed, "train", rnd, client_id),
-        device=resolve_device(device),
+        device=dev,
+        channels_last=channels_last(spec.model, dev.type),
     )
     metrics = MetricRecord({"num-examples": num_rows(x), "partition-id": int(client_id), "train-loss": loss})
     state = model.state_dict()

@@ -26,6 +26,7 @@ from tracefl.data.tensors import server_tensors
 from tracefl.flower.arrays import as_float_arrays, clamp_running_variances
 from tracefl.flower.recorder import ProvenanceRecorder, RecordedReply
 from tracefl.flower.strategy import make_strategy
+from tracefl.models.catalog import channels_last
 from tracefl.models.device import resolve_device
 from tracefl.models.inference import evaluate
 from tracefl.models.registry import build_model
@@ -94,6 +95,7 @@ def run_rounds(
     partition = load_partition(partition_path)
     clients = partition["clients"]
     dev = resolve_device(device)
+    nhwc = channels_last(spec.model, dev.type)
     x_test, y_test = server_tensors(
         spec.data, dataset_dir, spec.max_server_samples, model=spec.model, max_length=spec.max_length
     )
@@ -105,7 +107,7 @@ def run_rounds(
         if spec.dp_clip > 0:
             clamp_running_variances(model)
         torch.set_num_threads(threads)
-        accuracy, loss, predicted = evaluate(model, x_test, y_test, dev)
+        accuracy, loss, predicted = evaluate(model, x_test, y_test, dev, channels_last=nhwc)
         meta = {
             "run_id": spec.run_id,
             "fingerprint": fingerprint,

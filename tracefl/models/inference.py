@@ -12,27 +12,52 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from tracefl.models.inputs import Inputs, logits_of, num_rows, take, to_device
+from tracefl.models.inputs import Inputs, logits_of, num_rows, take, to_device, to_layout
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: Inputs, device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    """Logits of ``model`` (eval mode) on ``x``, batched, returned on the CPU."""
+def predict(
+    model: nn.Module, x: Inputs, device: torch.device, batch_size: int = 256, channels_last: bool = False
+) -> torch.Tensor:
+    """Logits of ``model`` (eval mode) on ``x``, batched, returned on the CPU.
+
+    ``channels_last``: run an image model in the NHWC layout (as :func:`train_local` does);
+    the model is handed back in the default layout.
+    """
     model.to(device).eval()
-    outs = [
-        logits_of(model, to_device(take(x, slice(i, i + batch_size)), device)).float().cpu()
-        for i in range(0, num_rows(x), batch_size)
-    ]
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    if channels_last:
+        model.to(memory_format=layout)
+    try:
+        outs = [
+            logits_of(model, to_layout(to_device(take(x, slice(i, i + batch_size)), device), layout)).float().cpu()
+            for i in range(0, num_rows(x), batch_size)
+        ]
+    finally:
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
+    return torch.cat(outs) if outs else torch.empty(0)
+    model.to(memory_format=torch.channels_last)
+    try:
+        outs = [
+            logits_of(model, to_layout(to_device(take(x, slice(i, i + batch_size)), device), torch.channels_last))
+            .float().cpu()
+            for i in range(0, num_rows(x), batch_size)
+        ]
+    finally:
+        model.to(memory_format=torch.contiguous_format)
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def evaluate(model: nn.Module, x: Inputs, y: torch.Tensor, device: torch.device) -> tuple[float, float, list[int]]:
+def evaluate(
+    model: nn.Module, x: Inputs, y: torch.Tensor, device: torch.device, channels_last: bool = False
+) -> tuple[float, float, list[int]]:
     """(accuracy, mean cross-entropy, predicted class of each input) of ``model`` on (x, y).
 
     The predicted classes are kept with the round, so that provenance selects its inputs from
     them instead of running the model over the whole test set again.
     """
-    logits = predict(model, x, device)
+    logits = predict(model, x, device, channels_last=channels_last)
     loss = nn.functional.cross_entropy(logits, y).item()
     predicted = logits.argmax(1)
     accuracy = (predicted == y).float().mean().item()

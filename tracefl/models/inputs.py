@@ -44,6 +44,13 @@ def to_device(x: Inputs, device: torch.device | str) -> Inputs:
     return x.to(device)
 
 
+def to_layout(x: Inputs, memory_format: torch.memory_format) -> Inputs:
+    """Image batches (4-D tensors) in ``memory_format``; token mappings unchanged."""
+    if isinstance(x, Tensor) and x.dim() == 4 and memory_format is not torch.contiguous_format:
+        return x.contiguous(memory_format=memory_format)
+    return x
+
+
 def output_logits(out: Any) -> Tensor:
     """(N, classes) logits of a model's output: a tensor, a Hugging Face output's ``.logits``,
     or the first element of a tuple."""
