@@ -286,3 +286,39 @@ def test_aggregation_does_not_depend_on_reply_order():
         aggregated, _ = strategy.aggregate_train(1, [batch[i] for i in order])
         results.append(aggregated.to_torch_state_dict()["w"])
     assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+def test_a_dp_run_resumes_from_its_checkpoint_to_the_same_models(tmp_path):
+    """A checkpoint's tensors load in name order; the DP wrapper pairs the global model's and the
+    replies' arrays by position, so a resumed DP run must hand them over in the model's order."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from tracefl.config import RunSpec
+
+    spec = RunSpec(dataset="digits", model="tiny-cnn", num_clients=2, clients_per_round=2, rounds=3,
+                   batch_size=16, max_client_samples=64, max_server_samples=64, dp_clip=10.0, dp_noise=0.001)
+
+    def tracefl(*args):
+        proc = subprocess.run([sys.executable, "-m", "tracefl", *args], capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    data, partition, whole = tmp_path / "digits", tmp_path / "part.json", tmp_path / "whole"
+    tracefl("download", "--dataset", "digits", "--out", str(data))
+    tracefl("partition", "--spec", json.dumps(spec.to_dict()), "--data-dir", str(data), "--out", str(partition))
+    train = ["train", "--spec", json.dumps(spec.to_dict()), "--data-dir", str(data), "--partition", str(partition)]
+    tracefl(*train, "--run-dir", str(whole))
+    resumed = tmp_path / "resumed"
+    shutil.copytree(whole, resumed)
+    shutil.rmtree(resumed / "rounds" / "0003")  # as if killed in round 3
+    (resumed / "rounds.csv").unlink()
+    kept = {p: p.stat().st_mtime_ns for p in (resumed / "rounds").glob("000[12]/**/*.safetensors")}
+    proc = tracefl(*train, "--run-dir", str(resumed))
+    assert "training again from round 1" not in proc.stdout + proc.stderr
+    assert len(kept) == 6 and all(p.stat().st_mtime_ns == t for p, t in kept.items()), "rounds 1-2 trained again"
+    for name in ("global.safetensors", "clients/0.safetensors", "clients/1.safetensors"):
+        a, b = load_file(whole / "rounds" / "0003" / name), load_file(resumed / "rounds" / "0003" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name

@@ -24,8 +24,9 @@ import torch
 
 from tracefl.bench.measure import PeakMemory, sync
 from tracefl.data.transforms import IMAGE_SHAPE
-from tracefl.models.training import has_batch_norm, train_local
+from tracefl.models.catalog import channels_last
 from tracefl.models.inference import evaluate
+from tracefl.models.training import has_batch_norm, train_local
 from tracefl.models.registry import build_model
 
 # The paper preset's defaults (config/experiments.yaml, presets.paper.defaults; a test keeps
@@ -70,6 +71,7 @@ def time_rounds(
     if samples % batch_size == 1 and has_batch_norm(global_model):
         batches -= 1  # train_local skips a last batch of one under BatchNorm
     steps = clients * epochs * batches
+    nhwc = channels_last(model_name, device.type)  # the layout a run's clients and server use
     rows: list[dict[str, Any]] = []
     for rnd in range(1, rounds + 1):
         with PeakMemory(device) as memory:
@@ -79,14 +81,14 @@ def time_rounds(
             for client, (x, y) in enumerate(data):
                 model = copy.deepcopy(global_model)
                 train_local(model, x, y, epochs=epochs, batch_size=batch_size, lr=0.001, optimizer="adam",
-                            seed=seed + 1000 * rnd + client, device=device)
+                            seed=seed + 1000 * rnd + client, device=device, channels_last=nhwc)
                 states.append(model.state_dict())
                 del model
             sync(device)
             trained = time.perf_counter()
             global_model.load_state_dict(_mean_state(states))
             del states
-            accuracy, _, _ = evaluate(global_model, server_x, server_y, device)
+            accuracy, _, _ = evaluate(global_model, server_x, server_y, device, channels_last=nhwc)
             sync(device)
             done = time.perf_counter()
         # CUDA: everything allocated at the peak (the global model included); CPU: RSS growth.

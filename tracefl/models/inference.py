@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from tracefl.models.inputs import Inputs, logits_of, num_rows, take, to_device, to_layout
+from tracefl.models.inputs import Inputs, image_layout, logits_of, num_rows, take, to_device
 
 
 @torch.no_grad()
@@ -25,27 +25,9 @@ def predict(
     the model is handed back in the default layout.
     """
     model.to(device).eval()
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    if channels_last:
-        model.to(memory_format=layout)
-    try:
-        outs = [
-            logits_of(model, to_layout(to_device(take(x, slice(i, i + batch_size)), device), layout)).float().cpu()
-            for i in range(0, num_rows(x), batch_size)
-        ]
-    finally:
-        if channels_last:
-            model.to(memory_format=torch.contiguous_format)
-    return torch.cat(outs) if outs else torch.empty(0)
-    model.to(memory_format=torch.channels_last)
-    try:
-        outs = [
-            logits_of(model, to_layout(to_device(take(x, slice(i, i + batch_size)), device), torch.channels_last))
-            .float().cpu()
-            for i in range(0, num_rows(x), batch_size)
-        ]
-    finally:
-        model.to(memory_format=torch.contiguous_format)
+    with image_layout(model, x, channels_last) as x:
+        outs = [logits_of(model, to_device(take(x, slice(i, i + batch_size)), device)).float().cpu()
+                for i in range(0, num_rows(x), batch_size)]
     return torch.cat(outs) if outs else torch.empty(0)
 
 

@@ -7,7 +7,8 @@ so the two families never need two code paths.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Union
 
 import numpy as np
@@ -44,11 +45,23 @@ def to_device(x: Inputs, device: torch.device | str) -> Inputs:
     return x.to(device)
 
 
-def to_layout(x: Inputs, memory_format: torch.memory_format) -> Inputs:
-    """Image batches (4-D tensors) in ``memory_format``; token mappings unchanged."""
-    if isinstance(x, Tensor) and x.dim() == 4 and memory_format is not torch.contiguous_format:
-        return x.contiguous(memory_format=memory_format)
-    return x
+@contextmanager
+def image_layout(model: nn.Module, x: Inputs, channels_last: bool) -> Iterator[Inputs]:
+    """Inside the block ``model`` and the image batch ``x`` are channels-last (NHWC) if
+    ``channels_last``; afterwards the model is back in the default layout (what safetensors,
+    FedAvg and Flower's DP wrapper expect), also when the block raises. Yields ``x``, converted.
+
+    Token mappings and tensors that are not 4-D pass through unchanged; so does everything
+    when ``channels_last`` is false.
+    """
+    if not channels_last:
+        yield x
+        return
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield x.contiguous(memory_format=torch.channels_last) if isinstance(x, Tensor) and x.dim() == 4 else x
+    finally:
+        model.to(memory_format=torch.contiguous_format)
 
 
 def output_logits(out: Any) -> Tensor:

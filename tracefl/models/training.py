@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tracefl.models.inputs import Inputs, logits_of, num_rows, take, to_device, to_layout
+from tracefl.models.inputs import Inputs, image_layout, logits_of, num_rows, take, to_device
 from tracefl.seeding import derive_seed, torch_seeded
 
 
@@ -48,12 +48,9 @@ def train_local(
     seeded only inside the call, so a client's round is reproducible whatever else ran in the
     process, and changes nothing outside it.
     """
-    with torch_seeded(seed):  # dropout and the like; the global torch state is restored after
+    # The optimiser is made inside the layout block: it must hold the parameters training moves.
+    with torch_seeded(seed), image_layout(model.to(device).train(), x, channels_last) as x:
         generator = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
-        model.to(device).train()
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
-            x = to_layout(x, torch.channels_last)
         opt = make_optimizer(optimizer, model.parameters(), lr)
         loss_fn = nn.CrossEntropyLoss()
         skip_single = has_batch_norm(model)
@@ -78,6 +75,4 @@ def train_local(
                 total += loss.detach().double() * len(idx)
                 count += len(idx)
             last = float(total) / max(count, 1)
-        if channels_last:
-            model.to(memory_format=torch.contiguous_format)
         return last

@@ -110,7 +110,7 @@ def planted_batch(planted: PlantedSet, x: Inputs, global_model: torch.nn.Module,
 
 def round_predictions(meta: dict, global_model: torch.nn.Module, x_test: Inputs, device: torch.device) -> np.ndarray:
     """The global model's predicted class of each test input: as training recorded them with the
-    round (the same model on the same inputs), else predicted here."""
+    round (the same model on the same inputs, possibly in another memory layout), else predicted here."""
     recorded = meta.get(TEST_PREDICTIONS)
     if recorded is not None and len(recorded) == num_rows(x_test):
         return np.asarray(recorded, dtype=np.int64)
@@ -220,9 +220,10 @@ def trace_round(
             for name, traced in baselines.items():
                 frame[f"truth_traced_{name}"] = faulty_metrics(traced, [batch.truth], participants)["faulty_traced"]
             frame["planted_rate"] = batch.planted_rate
-        # Selection used a batched prediction; the trace predicts again in its own chunks. A
-        # near-tie of two logits may flip between them: such an input was not traced for the
-        # class it was selected for, so it is left out rather than scored.
+        # Selection used a batched prediction (in training's memory layout, channels-last for
+        # some models on a CPU: catalog.channels_last); the trace predicts again in its own
+        # chunks and the default layout. A near-tie of two logits may flip between them: such
+        # an input was not traced for the class it was selected for, so it is left out.
         same = frame["predicted_label"].to_numpy() == batch.selected_as
         if not same.all():
             logger.warning("round %d: %d %s input(s) left out: the trace predicted another class",
