@@ -127,13 +127,11 @@ def run_rounds(
     )
     done = completed_rounds(run_dir)
     first = done[-1] + 1 if done else 1
-    if done:
-        # A checkpoint's tensors come back in name order (safetensors sorts them); the clients
-        # reply in the model's order, and the DP wrapper pairs the two lists by position.
-        model.load_state_dict(read_global(run_dir, done[-1]))
-        arrays = as_float_arrays(model.state_dict())
-    else:
-        arrays = as_float_arrays(initial_state(spec))
+    # Handed over as the model orders its tensors, as after every round below: a checkpoint's
+    # come back in name order (safetensors sorts them), and the DP wrapper pairs the global
+    # model's and the replies' arrays by position.
+    model.load_state_dict(read_global(run_dir, done[-1]) if done else initial_state(spec))
+    arrays = as_float_arrays(model.state_dict())
     # A bar on a terminal; in a log file (not a tty) the per-round lines below say enough.
     rounds = tqdm(range(first, spec.rounds + 1), desc=f"train {spec.run_id}", initial=first - 1,
                   total=spec.rounds, disable=None)

@@ -48,7 +48,8 @@ def train_local(
     seeded only inside the call, so a client's round is reproducible whatever else ran in the
     process, and changes nothing outside it.
     """
-    # The optimiser is made inside the layout block: it must hold the parameters training moves.
+    # torch_seeded: dropout and the like, the global torch state restored after. The optimiser
+    # is made inside the layout block: it must hold the parameters training moves.
     with torch_seeded(seed), image_layout(model.to(device).train(), x, channels_last) as x:
         generator = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
         opt = make_optimizer(optimizer, model.parameters(), lr)
