@@ -110,7 +110,7 @@ def main(grid: Grid, context: Context) -> None:
     fingerprint = start_or_resume(run.spec, run.dataset_dir, run.partition_path, run.run_dir)
     run_rounds(grid, run.spec, run.dataset_dir, run.partition_path, run.run_dir, run.simulation.device, fingerprint,
                run.simulation.client_threads)
-    table = finish_training(run.spec, run.run_dir)
+    table = finish_training(run.spec, run.run_dir, fingerprint)
     print(f"tracefl: {run.spec.run_id}: {len(table)} rounds in {run.run_dir}", flush=True)
 
 

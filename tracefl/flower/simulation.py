@@ -19,6 +19,7 @@ from tracefl.flower.client_app import make_client_app
 from tracefl.flower.inline import run_inline
 from tracefl.flower.server_app import make_server_app
 from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.completion import record_completion
 from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
 from tracefl.runs.rounds import write_rounds_table
 from tracefl.threads import available_cpus
@@ -79,7 +80,8 @@ def train_run(
 
     Rounds already on disk with this run's fingerprint (settings, partition, code) are
     kept and the simulation starts after the last one; other rounds, or a complete set
-    whose ``rounds.csv`` was removed (a forced rerun), are trained again from round 1.
+    whose ``rounds.csv`` Snakemake removed on request (a forced rerun, told from an interrupted
+    run by :mod:`tracefl.runs.completion`), are trained again from round 1.
     """
     run_dir = Path(run_dir)
     fingerprint = start_or_resume(spec, dataset_dir, partition_path, run_dir)
@@ -99,7 +101,7 @@ def train_run(
                 num_supernodes=spec.num_clients,
                 backend_config=backend_config(settings, num_cpus),
             )
-    return finish_training(spec, run_dir)
+    return finish_training(spec, run_dir, fingerprint)
 
 
 def start_or_resume(spec: RunSpec, dataset_dir: str | Path, partition_path: str | Path, run_dir: str | Path) -> str:
@@ -115,12 +117,17 @@ def start_or_resume(spec: RunSpec, dataset_dir: str | Path, partition_path: str 
     return fingerprint
 
 
-def finish_training(spec: RunSpec, run_dir: str | Path) -> pd.DataFrame:
-    """``rounds.csv`` once every round is on disk (the training step's output); an error otherwise."""
+def finish_training(spec: RunSpec, run_dir: str | Path, fingerprint: str | None = None) -> pd.DataFrame:
+    """``rounds.csv`` once every round is on disk (the training step's output); an error otherwise.
+    With the run's ``fingerprint``, also ``rounds/complete.json`` (how a forced rerun is told from an
+    interrupted one: :mod:`tracefl.runs.completion`)."""
     done = completed_rounds(run_dir)
     if len(done) < spec.rounds:
         raise RuntimeError(
             f"training of {spec.run_id} stopped after {len(done)} of {spec.rounds} rounds; see the log above. "
             "Re-running resumes from the last complete round."
         )
-    return write_rounds_table(run_dir)
+    table = write_rounds_table(run_dir)
+    if fingerprint is not None:
+        record_completion(run_dir, fingerprint, spec.rounds)
+    return table

@@ -46,9 +46,11 @@ def reason_to_start_over(run_dir: str | Path, rounds: int, fingerprint: str) -> 
     """Why the rounds on disk must not be continued (None: continue or keep them).
 
     - a round was made with another fingerprint (settings, partition or code changed);
-    - every round is there but ``rounds.csv`` is not: the step's output was removed on
-      purpose (``snakemake --forcerun train_fl``, or by hand), so the user asks to retrain.
+    - every round is there, ``rounds.csv`` is not, and Snakemake had recorded it complete: the
+      step was forced (``snakemake --forcerun train_fl``), so the user asks to retrain. When the
+      controller or the job was stopped instead, every round is kept (:mod:`tracefl.runs.completion`).
     """
+    from tracefl.runs.completion import forced_rerun
     from tracefl.runs.layout import completed_rounds, read_meta
 
     done = completed_rounds(run_dir)
@@ -60,6 +62,7 @@ def reason_to_start_over(run_dir: str | Path, rounds: int, fingerprint: str) -> 
     if stale:
         return (f"round(s) {', '.join(map(str, stale))} on disk were trained with other settings, "
                 "another partition or other code")
-    if len(done) >= rounds and not (Path(run_dir) / "rounds.csv").exists():
-        return f"all {len(done)} rounds are on disk but rounds.csv is not (a forced rerun)"
+    if len(done) >= rounds and not (Path(run_dir) / "rounds.csv").exists() and forced_rerun(run_dir, fingerprint):
+        return (f"all {len(done)} rounds are on disk and Snakemake had recorded rounds.csv complete, "
+                "but it is gone (a forced rerun)")
     return None
