@@ -25,9 +25,9 @@ PROFILE = ROOT / "profiles" / "default"  # cores: 2, rerun-incomplete: true
 
 
 
-def _snakemake_cmd(*args: str, configfile: Path = TINY) -> list[str]:
+def _snakemake_cmd(*args: str, configfiles: tuple = (TINY,)) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--profile", str(PROFILE),
-            "--configfile", str(configfile), *args]
+            "--configfile", *map(str, configfiles), *args]
 
 
 def _env(*python_path: str | Path, **extra: str) -> dict[str, str]:
@@ -36,8 +36,9 @@ def _env(*python_path: str | Path, **extra: str) -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path, **extra)
 
 
-def _snakemake(work: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(_snakemake_cmd(*args), cwd=work, capture_output=True, text=True, timeout=600,
+def _snakemake(work: Path, *args: str, configfiles: tuple = (TINY,), env: dict | None = None,
+               check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(_snakemake_cmd(*args, configfiles=configfiles), cwd=work, capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL, env=env or _env())
     if check:
         assert proc.returncode == 0, _logs(work) + proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -240,3 +241,23 @@ def test_forcerun_retrains_but_a_deleted_table_alone_does_not(trained, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "training again" not in proc.stderr
     assert _round_files(run) == after
+
+
+# ---------------------------------------------------------------------------------------------
+# Injection: config values reach the jobs' shells quoted.
+
+@pytest.mark.parametrize("data_dir", ["x; touch INJECTED #", "my data"], ids=["injection", "space"])
+def test_config_paths_reach_the_shell_quoted(tmp_path, data_dir):
+    """A dry run of Figure 2 shows every step's command with the path quoted; the one cheap real
+    job (downloading the bundled digits) writes into the path as named and runs nothing else."""
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "config", work / "config")
+    config = work / "paths.yaml"
+    config.write_text(json.dumps({"data_dir": data_dir}))
+    dry = _snakemake(work, "-n", "--", "results/figure2.pdf", configfiles=(TINY, config))
+    commands = [line for line in dry.stdout.splitlines() if line.startswith("Shell command:") and data_dir in line]
+    assert len(commands) == 4, dry.stdout  # download, partition, train, provenance
+    assert all(f"'{data_dir}/digits'" in c for c in commands), commands
+    _snakemake(work, "--", f"{data_dir}/digits", configfiles=(TINY, config))
+    assert (work / data_dir / "digits").is_dir()
+    assert not list(work.rglob("INJECTED")) and not (ROOT / "INJECTED").exists()

@@ -46,8 +46,8 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job", help="a job file (results/runs/RUN/job.json, as the workflow writes them)")
     parser.add_argument("--spec", help="run settings as JSON")
     parser.add_argument("--run", help="run id to look up in --config/--preset")
-    parser.add_argument("--config", default="config/experiments.yaml")
-    parser.add_argument("--preset", default=None)
+    parser.add_argument("--config", default="config/experiments.yaml", help="the workflow's config file (with --run)")
+    parser.add_argument("--preset", default=None, help="the preset (with --run; default: the config's `preset`)")
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -172,7 +172,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     """Which client is responsible for each input's prediction, in one round or every round."""
     from tracefl.explain import load_run
     from tracefl.explain.describe import describe, describe_rounds
-    from tracefl.explain.inputs import read_inputs
+    from tracefl.explain.inputs import check_inputs, read_inputs
     from tracefl.explain.plot import plot_round, plot_rounds
 
     kwargs = _json(args.model_kwargs, "--model-kwargs") if args.model_kwargs else None
@@ -184,8 +184,9 @@ def cmd_explain(args: argparse.Namespace) -> None:
     rnd = args.round if args.round == "all" else int(args.round)
     if rnd != "all":
         run.meta(rnd)  # an unknown round fails here, before the inputs are read
-    model = run.template() if args.tokenizer else None  # which token tensors its forward takes
+    model = run.template()  # which token tensors its forward takes; the inputs are checked against it
     inputs = read_inputs(args.inputs, args.tokenizer, args.max_length, args.text_column, model)
+    check_inputs(inputs, model, args.inputs)
     options = {"layer_decay": args.layer_decay, "client_weighting": args.client_weighting}
     result = run.explain(inputs, rnd, device=args.device, **options)
     if rnd == "all":
@@ -220,115 +221,139 @@ def cmd_schema(args: argparse.Namespace) -> None:
         print(text, end="")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tracefl", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    sub = parser.add_subparsers(dest="verb", required=True)
+THREADS_HELP = "CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)"
+JOB = "results/runs/RUN/job.json"
 
-    p = sub.add_parser("download", help="fetch a dataset into the on-disk store format")
+
+def build_parser() -> argparse.ArgumentParser:
+    from tracefl.cli_args import add_verb, at_least, from_zero, version_text
+    from tracefl.models.device import DEVICES
+
+    parser = argparse.ArgumentParser(prog="tracefl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--version", action="version", version=version_text(), help="print the package version and exit")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = add_verb(sub, "download", "fetch a dataset into the on-disk store format",
+                 "python -m tracefl download --dataset digits --out resources/datasets/digits")
     p.add_argument("--dataset", default=None, help="a built-in dataset's name")
     p.add_argument("--dataset-spec", default=None, help="the dataset's description as JSON (as the workflow passes it)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the dataset folder to write")
     p.add_argument("--source-path", default=None, help="local file/dir instead of the hub")
     p.set_defaults(func=cmd_download)
 
     from tracefl.data.fixtures import DEFAULT_ROWS, fixture_names
 
-    p = sub.add_parser("fixtures", help="small offline stand-ins of the paper's datasets, in their sources' schema")
+    p = add_verb(sub, "fixtures", "small offline stand-ins of the paper's datasets, in their sources' schema",
+                 "python -m tracefl fixtures --out fixtures --datasets mnist cifar10")
     p.add_argument("--out", required=True, help="the folder to write; then --config fixtures=FOLDER")
-    p.add_argument("--datasets", nargs="+", choices=fixture_names(), default=None, help="default: all")
-    p.add_argument("--train-rows", type=int, default=DEFAULT_ROWS["train"])
-    p.add_argument("--test-rows", type=int, default=DEFAULT_ROWS["test"])
+    p.add_argument("--datasets", nargs="+", choices=fixture_names(), default=None, help="the datasets (default: all)")
+    p.add_argument("--train-rows", type=at_least(1), default=DEFAULT_ROWS["train"], help="rows of each train split")
+    p.add_argument("--test-rows", type=at_least(1), default=DEFAULT_ROWS["test"], help="rows of each test split")
     p.set_defaults(func=cmd_fixtures)
 
-    p = sub.add_parser("prefetch", help="fetch a model's weights, config and tokenizer into the cache (needs network)")
-    p.add_argument("--model", required=True)
+    p = add_verb(sub, "prefetch", "fetch a model's weights, config and tokenizer into the cache (needs network)",
+                 "python -m tracefl prefetch --model resnet18 --pretrained")
+    p.add_argument("--model", required=True, help="a model name of the catalog (tracefl/models/catalog.py)")
     p.add_argument("--pretrained", action="store_true", help="also the pretrained weights")
     p.add_argument("--out", default=None, help="a JSON marker of what was fetched (the workflow's output)")
     p.set_defaults(func=cmd_prefetch)
 
-    p = sub.add_parser("partition", help="Dirichlet non-IID partition of a dataset's train split")
+    p = add_verb(sub, "partition", "Dirichlet non-IID partition of a dataset's train split",
+                 f"python -m tracefl partition --job {JOB} --data-dir resources/datasets/digits --out part.json")
     _add_run_args(p)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--data-dir", required=True, help="the dataset folder (as `download` writes it)")
+    p.add_argument("--out", required=True, help="the partition JSON file to write")
     p.set_defaults(func=cmd_partition)
 
-    p = sub.add_parser("train", help="federated training in a Flower simulation (resumes)")
+    p = add_verb(sub, "train", "federated training in a Flower simulation (resumes)",
+                 f"python -m tracefl train --job {JOB} --data-dir resources/datasets/digits "
+                 "--partition part.json --run-dir results/runs/RUN")
     _add_run_args(p)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--partition", required=True)
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--simulation", default=None, help="simulation settings as JSON")
-    p.add_argument("--cpus", type=int, default=None,
+    p.add_argument("--data-dir", required=True, help="the dataset folder (as `download` writes it)")
+    p.add_argument("--partition", required=True, help="the partition file (as `partition` writes it)")
+    p.add_argument("--run-dir", required=True, help="the run directory: rounds/ and rounds.csv go there")
+    p.add_argument("--simulation", default=None, help="simulation settings as JSON (default: the job file's)")
+    p.add_argument("--cpus", type=at_least(1), default=None,
                    help="CPUs the Ray backend may use, and the server's threads (default: SLURM's cpus per task, "
                    "else every CPU this process may use)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("provenance", help="trace every round of a trained run")
+    p = add_verb(sub, "provenance", "trace every round of a trained run",
+                 f"python -m tracefl provenance --job {JOB} --data-dir resources/datasets/digits "
+                 "--run-dir results/runs/RUN --out provenance.csv")
     _add_run_args(p)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--settings", default=None, help="provenance settings as JSON")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
+    p.add_argument("--data-dir", required=True, help="the dataset folder (as `download` writes it)")
+    p.add_argument("--run-dir", required=True, help="the trained run's directory")
+    p.add_argument("--out", required=True, help="the provenance table (CSV) to write")
+    p.add_argument("--settings", default=None, help="provenance settings as JSON (default: the job file's)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_provenance)
 
-    p = sub.add_parser("feddebug", help="FedDebug baseline on every round of a faulty-client run")
+    p = add_verb(sub, "feddebug", "FedDebug baseline on every round of a faulty-client run",
+                 f"python -m tracefl feddebug --job {JOB} --run-dir results/runs/RUN --out feddebug.csv")
     _add_run_args(p)
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--inputs", type=int, default=None, help="generated inputs per round (default: FedDebug's 10)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
+    p.add_argument("--run-dir", required=True, help="the trained run's directory")
+    p.add_argument("--out", required=True, help="the FedDebug table (CSV) to write")
+    p.add_argument("--inputs", type=at_least(1), default=None, help="generated inputs per round (default: FedDebug's 10)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_feddebug)
 
-    p = sub.add_parser("report", help="build a figure or table of the paper from finished runs")
-    p.add_argument("--item", required=True, choices=catalog.names())
+    p = add_verb(sub, "report", "build a figure or table of the paper from finished runs",
+                 f"python -m tracefl report --item figure2 --jobs {JOB} --out-prefix results/figure2")
+    p.add_argument("--item", required=True, choices=catalog.names(), help="the paper item")
     p.add_argument("--jobs", nargs="+", help="the runs' job files, in panel/row order")
     p.add_argument("--specs", help="JSON list of run settings, in panel/row order")
-    p.add_argument("--runs-dir", default="results/runs")
+    p.add_argument("--runs-dir", default="results/runs", help="the folder of the run directories")
     p.add_argument("--out-prefix", required=True, help="e.g. results/table1 -> .csv/.md/.tex or .pdf/.png/.csv")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("status", help="every run of a preset: rounds done, last accuracy, what is left to build")
-    p.add_argument("--config", default="config/experiments.yaml")
-    p.add_argument("--preset", default=None)
-    p.add_argument("--results", default="results")
-    p.add_argument("--watch", type=float, default=0, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
+    p = add_verb(sub, "status", "every run of a preset: rounds done, last accuracy, what is left to build",
+                 "python -m tracefl status --preset quick --watch 30")
+    p.add_argument("--config", default="config/experiments.yaml", help="the workflow's config file")
+    p.add_argument("--preset", default=None, help="the preset (default: the config's `preset`)")
+    p.add_argument("--results", default="results", help="the results folder")
+    p.add_argument("--watch", type=from_zero(float), default=0, metavar="SECONDS",
+                   help="redraw every SECONDS until Ctrl-C (0: print once)")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("explain", help="which client is responsible for a prediction: any recorded run")
+    p = add_verb(sub, "explain", "which client is responsible for a prediction: any recorded run",
+                 "python -m tracefl explain --run-dir my_run --model task:Net --inputs batch.npy --round all")
     p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
     p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
-                   help="function returning the run's (untrained) model; default: the run's job.json")
+                   help="function returning the run's (untrained) model (default: the run's job.json)")
     p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the factory")
     p.add_argument("--round", default="all", help="a round number, or 'all' to follow the inputs across rounds")
     p.add_argument("--inputs", required=True, help=".npy/.pt tensors (a batch), or .csv/.txt texts with --tokenizer")
     p.add_argument("--tokenizer", default=None, help="for texts: a project text model, a tokenizer folder or a hub id")
-    p.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    p.add_argument("--max-length", type=at_least(1), default=128, help="tokens per text")
     p.add_argument("--text-column", default="text", help="the CSV column that holds the texts")
-    p.add_argument("--layer-decay", type=float, default=DEFAULT_LAYER_DECAY)
-    p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--layer-decay", type=from_zero(float), default=DEFAULT_LAYER_DECAY,
+                   help="weight of a layer relative to the next one (1: all layers alike)")
+    p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS,
+                   help="weigh clients by their number of examples (data_size) or not (none)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
     p.add_argument("--out", default="explain.png", help="the bar chart (one round) or line chart (all rounds)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("profile", help="where a build's time went: its jobs' benchmark files, summed by step and model")
-    p.add_argument("--results", default="results")
-    p.add_argument("--by", default="model", choices=("step", "model", "dataset", "run"))
+    p = add_verb(sub, "profile", "where a build's time went: its jobs' benchmark files, summed by step and model",
+                 "python -m tracefl profile --results results --by step")
+    p.add_argument("--results", default="results", help="the results folder (its benchmarks/ are read)")
+    p.add_argument("--by", default="model", choices=("step", "model", "dataset", "run"), help="what to sum by")
     p.set_defaults(func=cmd_profile)
 
-    p = sub.add_parser("schema", help="print the config's JSON schema (--write: into workflow/schemas)")
-    p.add_argument("--write", action="store_true")
+    p = add_verb(sub, "schema", "print the config's JSON schema (--write: into workflow/schemas)",
+                 "python -m tracefl schema --write")
+    p.add_argument("--write", action="store_true", help="write workflow/schemas/ instead of printing")
     p.set_defaults(func=cmd_schema)
 
     # Listed for --help only: main() hands `bench ...` to tracefl.bench's own parser.
-    sub.add_parser("bench", help="time the batched engine against the per-input reference (bench --help)")
+    add_verb(sub, "bench", "time the batched engine against the per-input reference (bench --help)",
+             "python -m tracefl bench --help")
     return parser
 
 
@@ -351,18 +376,9 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_threads(getattr(args, "threads", None) or getattr(args, "cpus", None))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except (ConfigError, InputError) as exc:
-        if args.debug:
-            raise
-        kind = "config error" if isinstance(exc, ConfigError) else "error"
-        print(f"tracefl {args.verb}: {kind}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
-    return 0
+    from tracefl.cli_args import one_line_errors
 
+    return one_line_errors(lambda: args.func(args), args.verb, args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())

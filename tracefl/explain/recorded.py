@@ -78,7 +78,11 @@ class RecordedRun:
     def template(self) -> nn.Module:
         """The (untrained) model the factory builds, built once; every round's models are copies."""
         if self._template is None:
-            built = self.factory()
+            try:
+                built = self.factory()
+            except Exception as exc:  # a user's factory: any error it raises is the user's to fix
+                first = (str(exc).strip().splitlines() or [""])[0][:200]
+                raise InputError(f"the model factory raised {type(exc).__name__}: {first}") from exc
             if not isinstance(built, nn.Module):
                 raise InputError(f"the model factory returned {type(built).__name__}, not a torch.nn.Module")
             self._template = built

@@ -17,10 +17,12 @@ def resolve_device(name: str) -> "torch.device":
     """'auto' picks CUDA when visible, so one config serves laptops and GPU nodes."""
     import torch
 
+    from tracefl.errors import ConfigError
+
     if name not in DEVICES:
-        raise ValueError(f"device {name!r} is not allowed; allowed: {', '.join(DEVICES)}")
+        raise ConfigError(f"device {name!r} is not allowed; allowed: {', '.join(DEVICES)}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but no CUDA device is visible; use 'auto' or 'cpu'")
+        raise ConfigError("device 'cuda' was asked for but no CUDA device is visible; use 'auto' or 'cpu'")
     return torch.device(name)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from tracefl.config.settings import CLIENT_WEIGHTINGS
+from tracefl.errors import ConfigError
 
 
 def client_weights(
@@ -17,7 +18,7 @@ def client_weights(
 ) -> Tensor | None:
     """p_k = n_k / sum n (float64) for 'data_size', None for 'none' (the artifact's default)."""
     if client_weighting not in CLIENT_WEIGHTINGS:
-        raise ValueError(
+        raise ConfigError(
             f"client_weighting={client_weighting!r} is not allowed; use one of {CLIENT_WEIGHTINGS}"
         )
     if client_weighting == "none":
@@ -38,5 +39,5 @@ def layer_betas(count: int, layer_decay: float | None) -> list[float]:
     if layer_decay is None:
         return [1.0] * count
     if not 0.0 <= float(layer_decay) < float("inf"):
-        raise ValueError(f"layer_decay must be a non-negative number or None, got {layer_decay}")
+        raise ConfigError(f"layer_decay = {layer_decay} is not allowed; allowed: a number >= 0 (or none)")
     return [float(layer_decay) ** (count - 1 - i) for i in range(count)]

@@ -32,7 +32,7 @@ rule download_dataset:
             else ""
         ),
     shell:
-        f"{ONLINE} python -m tracefl download {{params.dataset}} --out {{output}} {{params.source}} > {{log}} 2>&1"
+        f"{ONLINE} python -m tracefl download {{params.dataset}} --out {{output:q}} {{params.source}} > {{log:q}} 2>&1"
 
 
 rule partition:
@@ -48,4 +48,4 @@ rule partition:
         "results/logs/partition/{dataset}/{partition}.log",
     priority: lambda wc: upstream_priority(wc.dataset, wc.partition)
     shell:
-        "python -m tracefl partition --job {input.job} --data-dir {input.data} --out {output} > {log} 2>&1"
+        "python -m tracefl partition --job {input.job:q} --data-dir {input.data:q} --out {output:q} > {log:q} 2>&1"

@@ -21,7 +21,7 @@ rule prefetch_model:
         model=lambda wc: shlex.quote(PREFETCH[wc.model_key][0]),
         pretrained=lambda wc: "--pretrained" if PREFETCH[wc.model_key][1] else "",
     shell:
-        f"{ONLINE} python -m tracefl prefetch --model {{params.model}} {{params.pretrained}} --out {{output}} > {{log}} 2>&1"
+        f"{ONLINE} python -m tracefl prefetch --model {{params.model}} {{params.pretrained}} --out {{output:q}} > {{log:q}} 2>&1"
 
 
 rule prefetch:

@@ -20,8 +20,8 @@ rule provenance:
     # job did only 1.5-1.7x a one-thread job's work per second (README). SLURM: set-threads.
     threads: 1
     shell:
-        "python -m tracefl provenance --job {input.job} --threads {threads} --data-dir {input.data} "
-        "--run-dir results/runs/{wildcards.run} --out {output} > {log} 2>&1"
+        "python -m tracefl provenance --job {input.job:q} --threads {threads} --data-dir {input.data:q} "
+        "--run-dir results/runs/{wildcards.run} --out {output:q} > {log:q} 2>&1"
 
 
 rule feddebug:
@@ -40,5 +40,5 @@ rule feddebug:
         "results/benchmarks/feddebug/{run}.tsv"
     threads: 1
     shell:
-        "python -m tracefl feddebug --job {input.job} --threads {threads} --run-dir results/runs/{wildcards.run} "
-        "--out {output} > {log} 2>&1"
+        "python -m tracefl feddebug --job {input.job:q} --threads {threads} --run-dir results/runs/{wildcards.run} "
+        "--out {output:q} > {log:q} 2>&1"

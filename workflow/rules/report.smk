@@ -29,8 +29,8 @@ rule figure:
     wildcard_constraints:
         fig=catalog.wildcard_pattern("figure"),
     shell:
-        "python -m tracefl report --item {wildcards.fig} --jobs {input.jobs} --runs-dir results/runs "
-        "--out-prefix results/{wildcards.fig} > {log} 2>&1"
+        "python -m tracefl report --item {wildcards.fig} --jobs {input.jobs:q} --runs-dir results/runs "
+        "--out-prefix results/{wildcards.fig} > {log:q} 2>&1"
 
 
 rule table:
@@ -56,5 +56,5 @@ rule table:
     wildcard_constraints:
         table=catalog.wildcard_pattern("table"),
     shell:
-        "python -m tracefl report --item {wildcards.table} --jobs {input.jobs} --runs-dir results/runs "
-        "--out-prefix results/{wildcards.table} > {log} 2>&1"
+        "python -m tracefl report --item {wildcards.table} --jobs {input.jobs:q} --runs-dir results/runs "
+        "--out-prefix results/{wildcards.table} > {log:q} 2>&1"

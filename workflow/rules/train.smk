@@ -42,5 +42,5 @@ rule train_fl:
     resources:
         gpu=0,
     shell:
-        "python -m tracefl train --job {input.job} --cpus {threads} --data-dir {input.data} "
-        "--partition {input.partition} --run-dir results/runs/{wildcards.run} > {log} 2>&1"
+        "python -m tracefl train --job {input.job:q} --cpus {threads} --data-dir {input.data:q} "
+        "--partition {input.partition:q} --run-dir results/runs/{wildcards.run} > {log:q} 2>&1"
