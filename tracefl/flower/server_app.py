@@ -11,6 +11,7 @@ from round 1. The loop itself only calls the strategy's public ``configure_train
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from tracefl.config import RunSpec
 from tracefl.data.partition import load_partition
+from tracefl.errors import TrainingError
 from tracefl.data.tensors import server_tensors
 from tracefl.flower.arrays import as_float_arrays, clamp_running_variances
 from tracefl.flower.recorder import ProvenanceRecorder, RecordedReply
@@ -31,7 +33,7 @@ from tracefl.models.device import resolve_device
 from tracefl.models.inference import evaluate
 from tracefl.models.registry import build_model
 from tracefl.runs.checkpoint import completed_rounds, read_global
-from tracefl.runs.layout import TEST_PREDICTIONS
+from tracefl.runs.layout import TEST_PREDICTIONS, client_order
 from tracefl.seeding import derive_seed, numpy_legacy_seed
 
 
@@ -62,6 +64,23 @@ def node_of_client(grid: Grid, expected: int, clients: set[str]) -> dict[str, in
         if client_id in clients:
             mapping[client_id] = reply.metadata.src_node_id
     return mapping
+
+
+def check_finite(spec: RunSpec, rnd: int, replies: list[RecordedReply], aggregated: ArrayRecord, loss: float) -> None:
+    """Stop at the round that went degenerate, before it is recorded: a client's training loss,
+    the aggregated weights or the global loss not finite (a learning rate too large, NaN inputs)."""
+    bad = sorted((r.client_id for r in replies if not math.isfinite(float(r.metrics.get("train-loss", 0.0)))),
+                 key=client_order)
+    weights_ok = all(bool(torch.isfinite(t).all()) for t in aggregated.to_torch_state_dict().values()
+                     if t.is_floating_point())
+    if bad or not weights_ok or not math.isfinite(loss):
+        what = (f"the training loss of client(s) {', '.join(bad)} is not finite" if bad
+                else "the aggregated model has non-finite weights" if not weights_ok
+                else f"the global model's test loss is {loss}")
+        raise TrainingError(
+            f"run {spec.run_id}, round {rnd}: {what} (lr = {spec.lr}, optimizer = {spec.optimizer}); "
+            "lower lr, or check the dataset for NaN or infinite values"
+        )
 
 
 def make_server_app(*args: Any, **kwargs: Any) -> ServerApp:
@@ -108,6 +127,7 @@ def run_rounds(
             clamp_running_variances(model)
         torch.set_num_threads(threads)
         accuracy, loss, predicted = evaluate(model, x_test, y_test, dev, channels_last=nhwc)
+        check_finite(spec, rnd, replies, aggregated, loss)
         meta = {
             "run_id": spec.run_id,
             "fingerprint": fingerprint,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tracefl.config import RunSpec
+from tracefl.config import ConfigError, RunSpec
 from tracefl.data import scenarios
 from tracefl.data.partition import partition_labels, write_partition
 from tracefl.data.store import load_split
@@ -47,5 +47,20 @@ def partition_run(spec: RunSpec, dataset_dir: str | Path, out: str | Path) -> di
     """Partition the stored train split of ``dataset_dir`` as ``spec`` says; writes ``out``."""
     _, labels = load_split(dataset_dir, "train")
     partition = partition_for(spec, labels)
+    check_enough_clients(spec, partition)
     write_partition(out, partition)
     return partition
+
+
+def check_enough_clients(spec: RunSpec, partition: dict[str, Any]) -> None:
+    """Refuse (before the file is written) a partition with fewer clients than a round samples:
+    the clean-up dropped them, and the settings that drop clients are named."""
+    kept = len(partition["clients"])
+    if kept < spec.clients_per_round:
+        raise ConfigError(
+            f"run {spec.run_id}: {kept} of {spec.num_clients} clients keep any data after the partition's "
+            f"clean-up, fewer than clients_per_round = {spec.clients_per_round} (min_label_examples = "
+            f"{spec.min_label_examples} drops a client's labels with fewer examples; a client left with fewer "
+            f"than batch_size = {spec.batch_size} examples is dropped); lower min_label_examples or batch_size, "
+            "or raise alpha or max_client_samples"
+        )
