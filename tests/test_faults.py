@@ -261,3 +261,278 @@ def test_config_paths_reach_the_shell_quoted(tmp_path, data_dir):
     _snakemake(work, "--", f"{data_dir}/digits", configfiles=(TINY, config))
     assert (work / data_dir / "digits").is_dir()
     assert not list(work.rglob("INJECTED")) and not (ROOT / "INJECTED").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Stored inputs: files that do not match their job's description fail before any tracing,
+# naming the file.
+
+def _store(tmp_path: Path, x, y, **meta) -> Path:
+    import numpy as np
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for split in ("train", "test"):
+        np.savez(folder / f"{split}.npz", x=x, y=y)
+    record = {"name": "digits", "kind": "image", "num_classes": 10,
+              "shapes": {"train": list(x.shape), "test": list(x.shape)}, **meta}
+    (folder / "meta.json").write_text(json.dumps(record))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda x, y: (x[:, :4], y), "inputs of shape [20, 4, 8], but meta.json says [20, 8, 8]"),
+        (lambda x, y: (x[:15], y[:15]), "inputs of shape [15, 8, 8], but meta.json says [20, 8, 8]"),
+        (lambda x, y: (x, y[:15]), "20 inputs but labels of shape (15,)"),
+        (lambda x, y: (x, y + 5), "labels 5..14 outside 0..9"),
+        (lambda x, y: (x, y - 1), "labels -1..8 outside 0..9"),
+        (lambda x, y: (x, y.astype("float32")), "labels of dtype float32, not integers"),
+    ],
+    ids=["shape", "rows", "label-count", "label-high", "label-negative", "label-dtype"],
+)
+def test_a_stored_split_unlike_its_description_is_refused(tmp_path, change, message):
+    import numpy as np
+
+    from tracefl.data.store import load_split
+    from tracefl.errors import InputError
+
+    x, y = np.zeros((20, 8, 8), dtype=np.uint8), np.arange(20) % 10
+    folder = _store(tmp_path, x, y)
+    bad_x, bad_y = change(x, y)
+    np.savez(folder / "test.npz", x=bad_x, y=bad_y)
+    with pytest.raises(InputError, match=re_escape(f"{folder / 'test.npz'}: {message}")):
+        load_split(folder, "test")
+    load_split(folder, "train")  # the untouched split still reads
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_a_store_of_another_dataset_is_refused(tmp_path):
+    import numpy as np
+
+    from tracefl.data.store import check_store
+    from tracefl.errors import InputError
+
+    folder = _store(tmp_path, np.zeros((20, 8, 8), dtype=np.uint8), np.arange(20) % 10, num_classes=12)
+    with pytest.raises(InputError, match=re_escape(f"{folder / 'meta.json'}: num_classes 12 (the job says 10)")):
+        check_store(folder, "digits", "image", 10)
+
+
+@pytest.mark.parametrize(
+    "indices, message",
+    [([0, -3, 5], "client 0 has index -3, outside 0..19"), ([0, 20], "client 0 has index 20, outside 0..19"),
+     ([1, 2, 2], "client 0 lists an example twice"), ([1, "2"], "client 0's indices are not a list of integers"),
+     ([], "client 0 has no examples")],
+    ids=["negative", "out-of-range", "duplicate", "not-int", "empty"],
+)
+def test_partition_indices_are_checked(tmp_path, indices, message):
+    from tracefl.data.partition import load_partition
+    from tracefl.errors import InputError
+
+    path = tmp_path / "part.json"
+    path.write_text(json.dumps({"num_clients": 1, "alpha": 1.0, "seed": 1, "num_examples": 20,
+                                "clients": {"0": {"indices": indices}}}))
+    with pytest.raises(InputError, match=re_escape(f"{path}: {message}")):
+        load_partition(path)
+
+
+def _recorded_round(tmp_path: Path, participants: list, files: list[str]) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    run = tmp_path / "run"
+    folder = run / "rounds" / "0001"
+    (folder / "clients").mkdir(parents=True)
+    for name in files:
+        save_file({"w": torch.zeros(1)}, str(folder / "clients" / f"{name}.safetensors"))
+    save_file({"w": torch.zeros(1)}, str(folder / "global.safetensors"))
+    (folder / "meta.json").write_text(json.dumps({"round": 1, "participants": participants}))
+    return run
+
+
+@pytest.mark.parametrize(
+    "participants, files, message",
+    [(["0", "0"], ["0"], "client(s) 0 listed twice"),
+     (["0", "1"], ["0"], "no model file for 1"),
+     (["0"], ["0", "1"], "model files of non-participants 1"),
+     (["../x"], [], "participant id '../x' is not a file name"),
+     ([0, 1], ["0", "1"], "'participants' is not a non-empty list of client ids")],
+    ids=["duplicate", "missing-file", "extra-file", "path", "not-str"],
+)
+def test_meta_participants_are_checked_against_the_model_files(tmp_path, participants, files, message):
+    from tracefl.errors import InputError
+    from tracefl.runs.load import models_of_round
+
+    run = _recorded_round(tmp_path, participants, files)
+    with pytest.raises(InputError, match=re_escape(message)):
+        models_of_round(None, run, 1, "cpu")
+
+
+def test_recorded_predictions_out_of_range_are_refused():
+    from tracefl.errors import InputError
+    from tracefl.steps.provenance import check_predictions
+
+    check_predictions([0, 9, 3], 10, {"round": 2})
+    for bad in ([0, 10], [-1], [1.5]):
+        with pytest.raises(InputError, match="round 2 meta.json: test_predictions holds"):
+            check_predictions(bad, 10, {"round": 2})
+
+
+def test_provenance_on_a_tampered_run_stops_in_one_line(trained, tmp_path):
+    """The whole verb: a participant listed twice ends as one line naming meta.json, exit 1, no table."""
+    run = _run_dir(trained)
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    meta = copy / "rounds" / "0001" / "meta.json"
+    record = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**record, "participants": record["participants"][:1] * 2}))
+    (data,) = (trained / "resources" / "datasets").iterdir()
+    out = tmp_path / "provenance.csv"
+    proc = _tracefl("provenance", "--job", str(copy / "job.json"), "--threads", "1", "--data-dir", str(data),
+                    "--run-dir", str(copy), "--out", str(out))
+    assert proc.returncode == 1 and not out.exists()
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("tracefl provenance: error: ") and f"{meta}: client(s)" in line and "listed twice" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# Degenerate training: stops at the step that caused it, naming the setting.
+
+def _tiny_spec(**changes) -> str:
+    spec = {"dataset": "digits", "model": "tiny-cnn", "num_clients": 4, "clients_per_round": 2, "rounds": 2,
+            "batch_size": 16, "max_client_samples": 64, "max_server_samples": 64, **changes}
+    return json.dumps(spec)
+
+
+def test_a_partition_without_enough_clients_names_min_label_examples(trained, tmp_path):
+    (data,) = (trained / "resources" / "datasets").iterdir()
+    out = tmp_path / "part.json"
+    proc = _tracefl("partition", "--spec", _tiny_spec(min_label_examples=500), "--data-dir", str(data), "--out", str(out))
+    assert proc.returncode == 2 and not out.exists(), proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "0 of 4 clients keep any data" in line and "min_label_examples = 500" in line
+
+
+def test_a_non_finite_loss_stops_training_at_its_round(trained, tmp_path):
+    (data,) = (trained / "resources" / "datasets").iterdir()
+    spec = _tiny_spec(lr=1e8, optimizer="sgd")
+    part, run = tmp_path / "part.json", tmp_path / "run"
+    assert _tracefl("partition", "--spec", spec, "--data-dir", str(data), "--out", str(part)).returncode == 0
+    proc = _tracefl("train", "--spec", spec, "--data-dir", str(data), "--partition", str(part), "--run-dir", str(run),
+                    "--cpus", "1", "--simulation", json.dumps({"backend": "inline", "device": "cpu"}))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("tracefl train: training error: run ") and "round 1:" in last
+    assert "lr = 100000000.0" in last
+    assert not (run / "rounds" / "0001").exists() and not (run / "rounds.csv").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI arguments: every verb's help, bounds and errors (a new verb is checked by the same tests).
+
+def _verbs() -> dict:
+    import argparse
+
+    from tracefl.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+VERBS = sorted(_verbs())
+MISSING = "/nonexistent/tracefl-test"
+#: Each verb with arguments naming inputs that do not exist (or a name that is not known).
+BAD_INPUT = {
+    "download": ["--dataset", "no-such-dataset", "--out", f"{MISSING}/d"],
+    "fixtures": ["--out", "/proc/tracefl-test", "--datasets", "mnist", "--train-rows", "2", "--test-rows", "2"],
+    "prefetch": ["--model", "no-such-model"],
+    "partition": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--out", f"{MISSING}/p.json"],
+    "train": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--partition", MISSING, "--run-dir", MISSING],
+    "provenance": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--run-dir", MISSING, "--out", f"{MISSING}/p.csv"],
+    "feddebug": ["--job", f"{MISSING}/job.json", "--run-dir", MISSING, "--out", f"{MISSING}/f.csv"],
+    "report": ["--item", "figure2", "--jobs", f"{MISSING}/job.json", "--out-prefix", f"{MISSING}/figure2"],
+    "status": ["--config", f"{MISSING}/experiments.yaml"],
+    "explain": ["--run-dir", MISSING, "--inputs", f"{MISSING}/x.npy", "--out", f"{MISSING}/e.png"],
+    "profile": ["--results", MISSING],
+    "schema": None,  # reads nothing a user gives
+    "bench": None,  # its own parser and tests (tests/test_bench.py)
+}
+
+
+def test_every_verb_is_covered_by_the_cli_fault_cases():
+    assert sorted(BAD_INPUT) == VERBS, "add the new verb to BAD_INPUT (or say why it reads no input)"
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_option_has_help_and_its_default_and_the_verb_an_example(verb):
+    parser = _verbs()[verb]
+    text = parser.format_help()
+    assert f"example:\n  python -m tracefl {verb}" in text
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        assert action.help, f"{verb} {action.option_strings[0]} has no help"
+        if action.default not in (None, False) and not action.required:
+            assert "default" in parser._get_formatter()._get_help_string(action), (verb, action.option_strings)
+
+
+def test_version(capsys):
+    import tracefl
+    from tracefl.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"tracefl {tracefl.__version__}"
+
+
+def _numeric_options() -> list[tuple[str, str]]:
+    return [(verb, action.option_strings[-1]) for verb, parser in sorted(_verbs().items()) for action in parser._actions
+            if action.type is not None and action.type.__name__ in ("int", "float")]
+
+
+@pytest.mark.parametrize("verb, option", _numeric_options(), ids=lambda v: str(v))
+@pytest.mark.parametrize("value", ["-3", "nan", "x"])
+def test_numeric_options_are_bounded(verb, option, value, capsys):
+    from tracefl.cli import main
+
+    assert option not in ("--layer-decay", "--watch") or value != "0"
+    with pytest.raises(SystemExit) as stop:
+        main([verb, option, value, *(BAD_INPUT[verb] or [])])
+    assert stop.value.code == 2
+    assert f"argument {option}: " in capsys.readouterr().err
+
+
+def test_the_bounded_options_are_the_numeric_ones():
+    """--threads, --cpus, --watch, row counts, --max-length, --layer-decay, --inputs: all bounded
+    (an int/float type without a bound would not be listed by the test above)."""
+    found = {option for _, option in _numeric_options()}
+    assert {"--threads", "--cpus", "--watch", "--train-rows", "--max-length", "--layer-decay", "--inputs"} <= found
+    for parser in _verbs().values():
+        assert not [a for a in parser._actions if a.type in (int, float)], "an unbounded numeric option"
+
+
+@pytest.mark.parametrize("verb", [v for v in VERBS if BAD_INPUT[v] is not None])
+def test_a_bad_input_is_one_line_with_a_truthful_exit_code(verb, capsys):
+    from tracefl.cli import main
+
+    code = main([verb, *BAD_INPUT[verb]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code in (1, 2), err
+    assert len(err) == 1 and err[0].startswith(f"tracefl {verb}: "), err
+    assert "Traceback" not in err[0]
+
+
+def test_debug_keeps_the_traceback():
+    from tracefl.cli import main
+    from tracefl.errors import ConfigError
+
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "status", "--config", f"{MISSING}/experiments.yaml"])
+    with pytest.raises(ConfigError):
+        main(["--debug", "download", *BAD_INPUT["download"]])

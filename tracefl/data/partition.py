@@ -147,4 +147,24 @@ def load_partition(path: str | Path) -> dict[str, Any]:
     missing = [k for k in ("num_clients", "alpha", "seed", "clients") if k not in partition]
     if missing:
         raise InputError(f"{path}: not a partition file (missing {', '.join(missing)}); {fix}")
+    check_partition_indices(path, partition, fix)
     return partition
+
+
+def check_partition_indices(path: Path, partition: dict[str, Any], fix: str) -> None:
+    """Each client's example indices: integers, none negative, none twice, all below the split's size."""
+    size = partition.get("num_examples")
+    clients = partition["clients"]
+    if not isinstance(clients, dict):
+        raise InputError(f"{path}: 'clients' is not a mapping of client id to its examples; {fix}")
+    for cid, client in clients.items():
+        indices = client.get("indices") if isinstance(client, dict) else None
+        if not isinstance(indices, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+            raise InputError(f"{path}: client {cid}'s indices are not a list of integers; {fix}")
+        if not indices:
+            raise InputError(f"{path}: client {cid} has no examples; {fix}")
+        low, high = min(indices), max(indices)
+        if low < 0 or (isinstance(size, int) and high >= size):
+            raise InputError(f"{path}: client {cid} has index {low if low < 0 else high}, outside 0..{size - 1 if isinstance(size, int) else ''}; {fix}")
+        if len(set(indices)) != len(indices):
+            raise InputError(f"{path}: client {cid} lists an example twice; {fix}")

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tracefl.errors import ConfigError
+
 SOURCES = ("hf", "medmnist", "bundled", "npz", "csv")
 # A dataset name is a plain identifier: it becomes a folder name under the data directory.
 DATASET_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
@@ -68,44 +70,44 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset '{self.name}': unknown source '{self.source}' (key: source); "
                 f"allowed: {', '.join(SOURCES)}"
             )
         if self.kind not in KINDS:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset '{self.name}': unknown kind '{self.kind}' (key: kind); "
                 f"allowed: {', '.join(KINDS)}"
             )
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset '{self.name}': num_classes must be an integer >= 2 "
                 f"(key: num_classes), got {self.num_classes!r}"
             )
         if self.kind == "text" and not self.text_columns:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset '{self.name}': a text dataset needs at least one text column "
                 "(key: text_columns)"
             )
         if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset '{self.name}': test_fraction must be in (0, 1) "
                 f"(key: test_fraction), got {self.test_fraction!r}"
             )
         if not isinstance(self.max_text_chars, int) or self.max_text_chars < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset '{self.name}': max_text_chars must be a positive integer "
                 f"(key: max_text_chars), got {self.max_text_chars!r}"
             )
         for key in ("mean", "std"):
             value = getattr(self, key)
             if len(value) != 3:
-                raise ValueError(
+                raise ConfigError(
                     f"dataset '{self.name}': {key} must have 3 values (RGB) "
                     f"(key: {key}), got {value!r}"
                 )
         if any(s <= 0 for s in self.std):
-            raise ValueError(f"dataset '{self.name}': std values must be > 0 (key: std)")
+            raise ConfigError(f"dataset '{self.name}': std values must be > 0 (key: std)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields: how a job receives the dataset with its run's spec."""
@@ -188,7 +190,7 @@ def get_dataset_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except (KeyError, TypeError):
         local = sorted(set(DATASETS) - _BUILTIN)
-        raise ValueError(
+        raise ConfigError(
             f"unknown dataset {name!r} (key: dataset); allowed: {', '.join(sorted(_BUILTIN))}"
             + (f"; your datasets: {', '.join(local)}" if local else "")
             + "; add your own under local_datasets in the config"
@@ -207,9 +209,9 @@ def register_local_dataset(
     :func:`local_dataset_spec` (display, text_columns, label_column, mean, std, ...).
     """
     if name in _BUILTIN:
-        raise ValueError(f"dataset {name!r} is already registered as a built-in dataset (key: name); choose another name")
+        raise ConfigError(f"dataset {name!r} is already registered as a built-in dataset (key: name); choose another name")
     if isinstance(name, str) and name in DATASETS and not replace:
-        raise ValueError(f"dataset {name!r} is already registered (key: name); choose another name or pass replace=True")
+        raise ConfigError(f"dataset {name!r} is already registered (key: name); choose another name or pass replace=True")
     spec = local_dataset_spec(name, path, kind, num_classes, **options)
     DATASETS[name] = spec
     return spec
@@ -234,10 +236,10 @@ def local_dataset_spec(
     A built-in dataset's name is allowed: the file is the user's copy of that dataset, used
     instead of fetching it (see ``tracefl.config.presets.local_datasets``)."""
     if not isinstance(name, str) or not re.match(DATASET_NAME_PATTERN, name):
-        raise ValueError(f"local dataset name {name!r} is not allowed (key: name); use letters, digits, '-' and '_', "
+        raise ConfigError(f"local dataset name {name!r} is not allowed (key: name); use letters, digits, '-' and '_', "
                          "starting with a letter")
     if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r} (key: kind); allowed: {', '.join(KINDS)}")
+        raise ConfigError(f"unknown kind {kind!r} (key: kind); allowed: {', '.join(KINDS)}")
     return DatasetSpec(
         name=name,
         source="npz" if kind == "image" else "csv",
@@ -257,7 +259,7 @@ def local_dataset_spec(
 def unregister_dataset(name: str) -> None:
     """Remove a user-registered dataset (built-ins stay: other code relies on them)."""
     if name in _BUILTIN:
-        raise ValueError(f"dataset {name!r} is built in and cannot be removed")
+        raise ConfigError(f"dataset {name!r} is built in and cannot be removed")
     DATASETS.pop(name, None)
 
 
@@ -295,13 +297,13 @@ def local_dataset_declaration(
     """
     where = f"local_datasets.{name}"
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{where} must be a mapping with keys {', '.join(_REQUIRED_KEYS)}, ...")
+        raise ConfigError(f"{where} must be a mapping with keys {', '.join(_REQUIRED_KEYS)}, ...")
     unknown = sorted(set(entry) - set(LOCAL_DATASET_KEYS))
     if unknown:
-        raise ValueError(f"unknown key '{unknown[0]}' in {where}; allowed: {', '.join(LOCAL_DATASET_KEYS)}")
+        raise ConfigError(f"unknown key '{unknown[0]}' in {where}; allowed: {', '.join(LOCAL_DATASET_KEYS)}")
     missing = [k for k in _REQUIRED_KEYS if entry.get(k) in (None, "")]
     if missing:
-        raise ValueError(f"{where}.{missing[0]} is required")
+        raise ConfigError(f"{where}.{missing[0]} is required")
     declared = dict(entry)
     path = Path(str(declared["path"])).expanduser()
     if not path.is_absolute():
@@ -310,7 +312,7 @@ def local_dataset_declaration(
     if isinstance(declared.get("text_columns"), str):
         declared["text_columns"] = [declared["text_columns"]]
     if declared["kind"] == "image" and "text_columns" in declared:
-        raise ValueError(f"{where}.text_columns is for kind: text only")
+        raise ConfigError(f"{where}.text_columns is for kind: text only")
     return declared
 
 
@@ -325,4 +327,4 @@ def declared_dataset_spec(name: str, declared: Mapping[str, Any]) -> DatasetSpec
     try:
         return local_dataset_spec(name, declared["path"], declared["kind"], declared["num_classes"], **args)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"local_datasets.{name}: {exc}") from None
+        raise ConfigError(f"local_datasets.{name}: {exc}") from None

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tracefl.errors import reading
+from tracefl.errors import InputError, reading
 
 SPLITS = ("train", "test")
 Split = tuple[np.ndarray, np.ndarray]
@@ -106,9 +106,50 @@ def load_split(dataset_dir: str | Path, split: str) -> Split:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (key: split); allowed: {', '.join(SPLITS)}")
     path = Path(dataset_dir) / f"{split}.npz"
-    with reading(path, "run the download step again (delete the folder first)"):
+    with reading(path, REDOWNLOAD):
         with np.load(path, allow_pickle=False) as data:
-            return data["x"], data["y"]
+            x, y = data["x"], data["y"]
+    check_split(path, x, y, _meta_if_any(dataset_dir))
+    return x, y
+
+
+REDOWNLOAD = "run the download step again (delete the folder first)"
+
+
+def _meta_if_any(dataset_dir: str | Path) -> dict[str, Any] | None:
+    return load_meta(dataset_dir) if (Path(dataset_dir) / "meta.json").is_file() else None
+
+
+def check_split(path: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any] | None) -> None:
+    """A split's arrays against what the store's ``meta.json`` says of them (rows, shape, classes),
+    so an edited or swapped file fails here, naming it, instead of being traced."""
+    split = path.stem
+    if y.ndim != 1 or len(x) != len(y):
+        raise InputError(f"{path}: {len(x)} inputs but labels of shape {y.shape}; {REDOWNLOAD}")
+    if len(y) == 0:
+        raise InputError(f"{path}: no examples; {REDOWNLOAD}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"{path}: labels of dtype {y.dtype}, not integers; {REDOWNLOAD}")
+    if meta is None:
+        return
+    shape = (meta.get("shapes") or {}).get(split)
+    if shape is not None and list(x.shape) != list(shape):
+        raise InputError(f"{path}: inputs of shape {list(x.shape)}, but meta.json says {list(shape)}; {REDOWNLOAD}")
+    classes = meta.get("num_classes")
+    if isinstance(classes, int) and (int(y.min()) < 0 or int(y.max()) >= classes):
+        raise InputError(f"{path}: labels {int(y.min())}..{int(y.max())} outside 0..{classes - 1} "
+                         f"(num_classes {classes} in meta.json); {REDOWNLOAD}")
+
+
+def check_store(dataset_dir: str | Path, name: str, kind: str, num_classes: int) -> None:
+    """The stored dataset is the one the job describes (name, kind, number of classes)."""
+    meta = load_meta(dataset_dir)
+    path = Path(dataset_dir) / "meta.json"
+    expected = {"name": name, "kind": kind, "num_classes": num_classes}
+    wrong = {k: meta.get(k) for k, v in expected.items() if meta.get(k) != v}
+    if wrong:
+        said = ", ".join(f"{k} {meta.get(k)!r} (the job says {expected[k]!r})" for k in wrong)
+        raise InputError(f"{path}: {said}; is --data-dir the job's dataset? else {REDOWNLOAD}")
 
 
 def load_meta(dataset_dir: str | Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import torch
 from tracefl.config import RunSpec, SimulationSettings
 from tracefl.errors import InputError
 from tracefl.data.partition import load_partition
-from tracefl.data.store import load_split
+from tracefl.data.store import check_store, load_split
 from tracefl.flower.client_app import make_client_app
 from tracefl.flower.inline import run_inline
 from tracefl.flower.server_app import make_server_app
@@ -58,9 +58,15 @@ def backend_config(settings: SimulationSettings, num_cpus: int | None = None) ->
 
 def check_training_inputs(spec: RunSpec, dataset_dir: str | Path, partition_path: str | Path) -> None:
     """Read the dataset and the partition before Ray starts: a bad file fails in a second, naming it."""
-    load_split(dataset_dir, "train")
+    check_store(dataset_dir, spec.data.name, spec.data.kind, spec.num_classes)
+    _, labels = load_split(dataset_dir, "train")
     load_split(dataset_dir, "test")
     partition = load_partition(partition_path)
+    if partition.get("num_examples", len(labels)) != len(labels):
+        raise InputError(
+            f"{partition_path}: a partition of {partition['num_examples']} examples, but {dataset_dir} has "
+            f"{len(labels)}; delete the file and run the partition step again"
+        )
     if partition["num_clients"] != spec.num_clients:
         raise InputError(
             f"{partition_path}: a partition of {partition['num_clients']} clients, but run {spec.run_id} has "

@@ -11,7 +11,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from tracefl.errors import InputError
+from tracefl.errors import ConfigError, InputError
 
 FAMILIES = ("image", "text")
 # The artifact's training settings per family: CNNs Adam 1e-3, transformers AdamW 5e-5.
@@ -106,8 +106,8 @@ def is_known_model(name: str) -> bool:
     return name in IMAGE_MODEL_NAMES or is_text_model(name)
 
 
-def unknown_model(name: str) -> ValueError:
-    return ValueError(
+def unknown_model(name: str) -> ConfigError:
+    return ConfigError(
         f"unknown model '{name}' (key: model); allowed: {', '.join(model_names())}, "
         "or a Hugging Face hub id owner/name"
     )

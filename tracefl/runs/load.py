@@ -14,6 +14,7 @@ from tracefl.config import RunSpec
 from tracefl.errors import InputError
 from tracefl.models.registry import build_model
 from tracefl.runs.checkpoint import read_client, read_global, read_meta
+from tracefl.runs.layout import META, RETRAIN, round_dir
 
 
 @lru_cache(maxsize=2)
@@ -45,6 +46,27 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) 
     model.load_state_dict(named)
 
 
+def check_participants(run_dir: str | Path, rnd: int, meta: Mapping) -> None:
+    """``meta.json``'s participants: a list of distinct ids, each with its model file and no model
+    file without its id (before any id becomes a path)."""
+    path = round_dir(run_dir, rnd) / META
+    participants = meta.get("participants")
+    if not isinstance(participants, list) or not participants or not all(isinstance(c, str) for c in participants):
+        raise InputError(f"{path}: 'participants' is not a non-empty list of client ids; {RETRAIN}")
+    if len(set(participants)) != len(participants):
+        twice = sorted({c for c in participants if participants.count(c) > 1})
+        raise InputError(f"{path}: client(s) {', '.join(twice)} listed twice in 'participants'; {RETRAIN}")
+    unsafe = [c for c in participants if not c or c in (".", "..") or "/" in c or "\\" in c or "\x00" in c]
+    if unsafe:
+        raise InputError(f"{path}: participant id {unsafe[0]!r} is not a file name; {RETRAIN}")
+    files = {p.name[: -len(".safetensors")] for p in (round_dir(run_dir, rnd) / "clients").glob("*.safetensors")}
+    missing, extra = sorted(set(participants) - files), sorted(files - set(participants))
+    if missing or extra:
+        said = "; ".join(filter(None, [missing and f"no model file for {', '.join(missing)}",
+                                       extra and f"model files of non-participants {', '.join(extra)}"]))
+        raise InputError(f"{path}: 'participants' does not match clients/ ({said}); {RETRAIN}")
+
+
 def models_of_round(
     template: nn.Module, run_dir: str | Path, rnd: int, device: torch.device | str
 ) -> tuple[nn.Module, dict[str, nn.Module], dict]:
@@ -52,6 +74,7 @@ def models_of_round(
     copies of ``template`` with the recorded arrays loaded, in eval mode, on ``device``."""
     meta = read_meta(run_dir, rnd)
     where = f"{run_dir} round {rnd}"
+    check_participants(run_dir, rnd, meta)
 
     def loaded(state: Mapping[str, torch.Tensor], what: str) -> nn.Module:
         model = copy.deepcopy(template)

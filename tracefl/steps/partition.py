@@ -11,7 +11,7 @@ import numpy as np
 from tracefl.config import ConfigError, RunSpec
 from tracefl.data import scenarios
 from tracefl.data.partition import partition_labels, write_partition
-from tracefl.data.store import load_split
+from tracefl.data.store import check_store, load_split
 
 
 def partition_for(spec: RunSpec, labels: np.ndarray) -> dict[str, Any]:
@@ -45,6 +45,7 @@ def partition_for(spec: RunSpec, labels: np.ndarray) -> dict[str, Any]:
 
 def partition_run(spec: RunSpec, dataset_dir: str | Path, out: str | Path) -> dict[str, Any]:
     """Partition the stored train split of ``dataset_dir`` as ``spec`` says; writes ``out``."""
+    check_store(dataset_dir, spec.data.name, spec.data.kind, spec.num_classes)
     _, labels = load_split(dataset_dir, "train")
     partition = partition_for(spec, labels)
     check_enough_clients(spec, partition)

@@ -26,7 +26,7 @@ from tracefl.provenance import last_layer_result, reweight_by_data_size, trace
 from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 from tracefl.runs.checkpoint import completed_rounds
-from tracefl.runs.layout import TEST_PREDICTIONS, coverage_path
+from tracefl.runs.layout import RETRAIN, TEST_PREDICTIONS, coverage_path
 from tracefl.runs.load import round_models
 
 logger = logging.getLogger(__name__)
@@ -108,11 +108,24 @@ def planted_batch(planted: PlantedSet, x: Inputs, global_model: torch.nn.Module,
                  planted.truth, float(len(hit) / max(len(predicted), 1)))
 
 
-def round_predictions(meta: dict, global_model: torch.nn.Module, x_test: Inputs, device: torch.device) -> np.ndarray:
+def check_predictions(recorded: list, classes: int | None, meta: dict) -> None:
+    """Recorded predicted classes are class indices of the model (integers in 0..classes-1)."""
+    bad = [c for c in recorded if not isinstance(c, int) or isinstance(c, bool) or c < 0
+           or (isinstance(classes, int) and c >= classes)]
+    if bad:
+        raise InputError(
+            f"round {meta.get('round', '?')} meta.json: {TEST_PREDICTIONS} holds {bad[0]!r}, not a class index"
+            f"{f' in 0..{classes - 1}' if isinstance(classes, int) else ''}; {RETRAIN}"
+        )
+
+
+def round_predictions(meta: dict, global_model: torch.nn.Module, x_test: Inputs, device: torch.device,
+                      num_classes: int | None = None) -> np.ndarray:
     """The global model's predicted class of each test input: as training recorded them with the
     round (the same model on the same inputs, possibly in another memory layout), else predicted here."""
     recorded = meta.get(TEST_PREDICTIONS)
     if recorded is not None and len(recorded) == num_rows(x_test):
+        check_predictions(recorded, num_classes, meta)
         return np.asarray(recorded, dtype=np.int64)
     return predict(global_model, x_test, device).argmax(1).numpy()
 
@@ -137,7 +150,7 @@ def trace_round(
     participants: list[str] = meta["participants"]
     label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
     trained_counts = post_flip_counts(label_counts, [str(c) for c in spec.faulty_clients], spec.flip_map)
-    predicted = round_predictions(meta, global_model, x_test, device)
+    predicted = round_predictions(meta, global_model, x_test, device, spec.num_classes)
     true = y_test.numpy()
 
     def test_batch(kind: str, idx: np.ndarray) -> Batch:
@@ -247,6 +260,7 @@ def run_provenance(
 ) -> pd.DataFrame:
     """Trace every completed round of ``run_dir`` and write ``out_csv`` atomically."""
     dev = resolve_device(device)
+    check_store(dataset_dir, spec.data.name, spec.data.kind, spec.num_classes)
     rounds = completed_rounds(run_dir)
     if len(rounds) < spec.rounds:
         raise InputError(f"{run_dir}: {len(rounds)} of {spec.rounds} rounds on disk; train the run first")
