@@ -103,7 +103,7 @@ client_app = ClientApp()
 @server_app.main()
 def main(grid: Grid, context: Context) -> None:
     from tracefl.flower.server_app import run_rounds
-    from tracefl.flower.simulation import finish_training, start_or_resume
+    from tracefl.steps.train import finish_training, start_or_resume
 
     run = resolve_app_run(dict(context.run_config))
     prepare_inputs(run)

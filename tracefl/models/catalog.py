@@ -2,7 +2,7 @@
 
 The config, the schema and the Snakemake controller only need names, families and
 defaults, so they read this module and never import torch; building a model lives in
-:mod:`tracefl.models.registry`. Adding a model is a name here plus a builder there.
+:mod:`tracefl.models.builders`. Adding a model is a name here plus a builder there.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Figures 2-6 of the paper, each as PDF, PNG and the CSV of the numbers behind it.
 
-Builders of the paper-item catalog (:mod:`tracefl.report.catalog`): ``builder(results,
+Builders of the paper-item catalog (:mod:`tracefl.config.items`): ``builder(results,
 prefix, item)`` writes ``prefix.{pdf,png,csv}``. Per-round figures (2 and 5) are drawn
 by :mod:`tracefl.report.rounds_plot`.
 """
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tracefl.report.catalog import Item  # noqa: E402
+from tracefl.config.items import Item  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
 from tracefl.report.seeds import HIGH, LOW, group_by_settings, summaries_by_setting  # noqa: E402
 from tracefl.report.summary import mean_ci95  # noqa: E402

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tracefl.models.catalog import display_name  # noqa: E402
-from tracefl.report.catalog import Item  # noqa: E402
+from tracefl.config.items import Item  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
 from tracefl.report.rounds_plot import legend_entries, save_figure  # noqa: E402
 from tracefl.report.summary import mean_ci95  # noqa: E402

@@ -1,6 +1,6 @@
 """Tables I-III and the client-weighting ablation, each as CSV, Markdown and LaTeX.
 
-Builders of the paper-item catalog (:mod:`tracefl.report.catalog`): ``builder(results,
+Builders of the paper-item catalog (:mod:`tracefl.config.items`): ``builder(results,
 prefix, item)`` writes ``prefix.{csv,md,tex}`` with the item's caption.
 """
 
@@ -12,7 +12,7 @@ import pandas as pd
 
 from tracefl.data.scenarios import BACKDOOR, BACKDOOR_TARGET
 from tracefl.models.catalog import display_name
-from tracefl.report.catalog import Item
+from tracefl.config.items import Item
 from tracefl.report.results import RunResult
 from tracefl.report.learned import is_conclusive
 from tracefl.report.seeds import summaries_by_setting, with_interval, with_interval_columns
