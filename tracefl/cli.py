@@ -52,7 +52,7 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
 
 def cmd_download(args: argparse.Namespace) -> None:
     from tracefl.data.registry import DatasetSpec, get_dataset_spec
-    from tracefl.data.sources import download_dataset
+    from tracefl.steps.download import download_dataset
 
     if args.dataset_spec:
         dataset = DatasetSpec.from_dict(_json(args.dataset_spec, "--dataset-spec"))

@@ -86,7 +86,7 @@ def _resolve(items: tuple[tuple[str, str], ...]) -> AppRun:
 def prepare_inputs(run: AppRun) -> None:
     """Dataset, partition and job file where the workflow keeps them (each made once)."""
     from tracefl.atomic import write_text
-    from tracefl.data.sources import download_dataset
+    from tracefl.steps.download import download_dataset
     from tracefl.steps.partition import partition_run
 
     if not run.dataset_dir.is_dir():
