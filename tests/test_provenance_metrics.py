@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts, summarise_rounds
+from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 
 # index:          0  1  2  3  4  5  6  7  8  9
@@ -79,24 +78,6 @@ def test_faulty_metrics():
     np.testing.assert_allclose(m["faulty_chance"], [0.25] * 3)  # client 9 did not participate
     with pytest.raises(ValueError):
         faulty_metrics(["7"], faulty_ids={"0"}, participants=["0", "1"])
-
-
-def test_summarise_rounds():
-    df = pd.DataFrame(
-        {
-            "round": [2, 1, 1, 2, 2],
-            "label_held": [1.0, 0.0, 1.0, 1.0, 0.0],
-            "label_held_chance": [0.5, 0.5, 0.25, 0.5, 0.5],
-        }
-    )
-    out = summarise_rounds(df, ["label_held", "label_held_chance"])
-    assert out["round"].tolist() == [1, 2]
-    np.testing.assert_allclose(out["label_held"], [0.5, 2 / 3])
-    np.testing.assert_allclose(out["label_held_chance"], [0.375, 0.5])
-    assert out["n_traced"].tolist() == [2, 3]
-    assert summarise_rounds(df, "label_held").columns.tolist() == ["round", "label_held", "n_traced"]
-    with pytest.raises(ValueError, match="nope"):
-        summarise_rounds(df, ["nope"])
 
 
 def test_per_label_quota_reaches_the_minimum_in_rounds_with_few_labels():

@@ -20,18 +20,18 @@ from tracefl.config.items import Item  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
 from tracefl.report.seeds import HIGH, LOW, group_by_settings, summaries_by_setting  # noqa: E402
 from tracefl.report.summary import mean_ci95  # noqa: E402
-from tracefl.report.rounds_plot import Panel, legend_entries, plot_rounds, save_figure  # noqa: E402
+from tracefl.report.rounds_plot import Panel, legend_entries, plot_round_panels, save_figure  # noqa: E402
 
 
 def figure2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 2: localization accuracy and global model accuracy per round, one panel per setting
     (the mean of its seeds with a 95% band)."""
-    return plot_rounds([Panel(runs) for runs in group_by_settings(results)], prefix)
+    return plot_round_panels([Panel(runs) for runs in group_by_settings(results)], prefix)
 
 
 def figure5(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 5: scalability in rounds: per-round localization and model accuracy of long runs."""
-    return plot_rounds([Panel(runs) for runs in group_by_settings(results)], prefix)
+    return plot_round_panels([Panel(runs) for runs in group_by_settings(results)], prefix)
 
 
 #: Curves of the sweep plots (Figures 3 and 4): column, style, colour, label.

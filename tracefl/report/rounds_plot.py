@@ -94,7 +94,7 @@ def save_figure(fig: plt.Figure, prefix: Path) -> None:
     plt.close(fig)
 
 
-def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
+def plot_round_panels(panels: list[Panel], prefix: Path) -> pd.DataFrame:
     """Draw the panels into ``prefix.{pdf,png}`` and the per-run averages into ``prefix.csv``."""
     cols = min(4, max(1, len(panels)))
     rows = math.ceil(len(panels) / cols)
