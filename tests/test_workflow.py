@@ -148,6 +148,7 @@ def test_a_new_item_is_one_catalog_entry_and_becomes_a_target(tmp_path):
     (work / "Snakefile").write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(work)!r})\n"
+        f"sys.path.insert(1, {str(ROOT)!r})  # this checkout's tracefl, as the Snakefile's jobs use\n"
         "from tracefl.config import items\n"
         "items.register(items.Item('figure9', 'figure', 'Figure 9: toy', 'A toy figure.',\n"
         "                              'toy_items:build', runs_from='figure2'))\n"
