@@ -38,6 +38,21 @@ from tracefl.report.learned import is_conclusive, learned_threshold
 from tracefl.report.summary import pct, per_round, per_run
 
 
+#: A run's summary column (figure and table CSVs) -> the provenance column it averages on
+#: correct predictions (per round, then over rounds; in %): one name per number from CSV to
+#: caption, the figures' labels are looked up by the provenance column (rounds_plot.CURVES).
+SUMMARY_OF = {
+    "tracefl_pct": LABEL_HELD,
+    "chance_pct": LABEL_HELD_CHANCE,
+    "top_holder_pct": TOP_HOLDER,
+    "top_holder_chance_pct": TOP_HOLDER_CHANCE,
+    # baselines on the same inputs: the label-count rule is the top holder by construction
+    "label_count_top_holder_pct": scored_by(TOP_HOLDER, LABEL_COUNT),
+    "last_layer_pct": scored_by(LABEL_HELD, LAST_LAYER),
+    "last_layer_top_holder_pct": scored_by(TOP_HOLDER, LAST_LAYER),
+}
+
+
 @dataclass
 class RunResult:
     """A finished run: its settings, rounds, provenance rows and (faulty runs) FedDebug rows."""
@@ -77,16 +92,9 @@ class RunResult:
             "rounds": self.spec.rounds,
         }
         correct = per_run(per_round(self.provenance, self.rounds, CORRECT))
+        row["traced_correct"] = correct["inputs_traced"]
+        row.update({name: correct[pct(column)] for name, column in SUMMARY_OF.items()})
         row.update(
-            traced_correct=correct["inputs_traced"],
-            tracefl_pct=correct[pct(LABEL_HELD)],
-            chance_pct=correct[pct(LABEL_HELD_CHANCE)],
-            top_holder_pct=correct[pct(TOP_HOLDER)],
-            top_holder_chance_pct=correct[pct(TOP_HOLDER_CHANCE)],
-            # baselines on the same inputs: the label-count rule is the top holder by construction
-            label_count_top_holder_pct=correct[pct(scored_by(TOP_HOLDER, LABEL_COUNT))],
-            last_layer_pct=correct[pct(scored_by(LABEL_HELD, LAST_LAYER))],
-            last_layer_top_holder_pct=correct[pct(scored_by(TOP_HOLDER, LAST_LAYER))],
             best_global_acc_pct=correct["best_global_accuracy_pct"],
             last_global_acc_pct=correct["last_global_accuracy_pct"],
             tracefl_s_per_input=correct["seconds_per_input"],
