@@ -376,7 +376,7 @@ def test_meta_participants_are_checked_against_the_model_files(tmp_path, partici
 
 def test_recorded_predictions_out_of_range_are_refused():
     from tracefl.errors import InputError
-    from tracefl.steps.provenance import check_predictions
+    from tracefl.provenance.batches import check_predictions
 
     check_predictions([0, 9, 3], 10, {"round": 2})
     for bad in ([0, 10], [-1], [1.5]):
