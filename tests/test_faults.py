@@ -536,3 +536,39 @@ def test_debug_keeps_the_traceback():
         main(["--debug", "status", "--config", f"{MISSING}/experiments.yaml"])
     with pytest.raises(ConfigError):
         main(["--debug", "download", *BAD_INPUT["download"]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Report outputs: all of an item's files, or none (a full disk half-way through a figure).
+
+def test_an_item_that_fails_half_way_leaves_its_previous_files(tmp_path, monkeypatch):
+    import errno
+
+    import tracefl.steps.report as report_step
+
+    out = tmp_path / "results"
+    out.mkdir()
+    for ext in ("pdf", "png", "csv"):
+        (out / f"figure2.{ext}").write_text(f"old {ext}")
+
+    class HalfWritten:
+        def build(self, results, prefix):
+            Path(f"{prefix}.pdf").write_text("new pdf")
+            raise OSError(errno.ENOSPC, "No space left on device", f"{prefix}.png")
+
+    class Whole:
+        def build(self, results, prefix):
+            for ext in ("pdf", "png", "csv"):
+                Path(f"{prefix}.{ext}").write_text(f"new {ext}")
+            return "table"
+
+    monkeypatch.setattr(report_step, "get_item", lambda name: HalfWritten())
+    with pytest.raises(OSError):
+        report_step.build_item("figure2", [], tmp_path / "runs", out / "figure2")
+    assert sorted(p.name for p in out.iterdir()) == ["figure2.csv", "figure2.pdf", "figure2.png"]
+    assert {p.read_text() for p in out.iterdir()} == {"old pdf", "old png", "old csv"}
+
+    monkeypatch.setattr(report_step, "get_item", lambda name: Whole())
+    assert report_step.build_item("figure2", [], tmp_path / "runs", out / "figure2") == "table"
+    assert sorted(p.name for p in out.iterdir()) == ["figure2.csv", "figure2.pdf", "figure2.png"]
+    assert {p.read_text() for p in out.iterdir()} == {"new pdf", "new png", "new csv"}

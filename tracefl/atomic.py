@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,3 +59,25 @@ def write_json(data: Any, path: str | Path, **dump_args: Any) -> Path:
     """``data`` as JSON at ``path`` (with a final newline), atomically."""
 
     return write_text(path, json.dumps(data, **dump_args) + "\n")
+
+
+@contextmanager
+def staged(prefix: str | Path) -> Iterator[Path]:
+    """All of the files written at ``prefix`` + a suffix (an item's .pdf, .png, .csv), or none.
+
+    Yields a prefix in a temporary folder beside the target; when the block succeeds, each
+    file written there is renamed into place (renames within one file system do not run out of
+    space); when it fails (a full disk half-way through, a plotting error), they are removed and
+    the previous files, if any, stay as they were.
+    """
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{prefix.name}.", suffix=".tmp", dir=prefix.parent))
+    try:
+        yield folder / prefix.name
+        mode = 0o666 & ~_umask()
+        for written in sorted(folder.iterdir()):
+            os.chmod(written, mode)
+            os.replace(written, prefix.parent / written.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
