@@ -572,3 +572,17 @@ def test_an_item_that_fails_half_way_leaves_its_previous_files(tmp_path, monkeyp
     assert report_step.build_item("figure2", [], tmp_path / "runs", out / "figure2") == "table"
     assert sorted(p.name for p in out.iterdir()) == ["figure2.csv", "figure2.pdf", "figure2.png"]
     assert {p.read_text() for p in out.iterdir()} == {"new pdf", "new png", "new csv"}
+
+
+@pytest.mark.parametrize("text", ["rnd,acc\n1,0.5\n", "round\n\"1\n", ""], ids=["no-round-column", "bad-quote", "empty"])
+def test_a_malformed_rounds_table_is_one_input_error(tmp_path, text):
+    from tracefl.config import RunSpec
+    from tracefl.errors import InputError
+    from tracefl.report.results import RunResult
+
+    spec = RunSpec(dataset="digits", model="tiny-cnn", num_clients=2, clients_per_round=2, rounds=1)
+    run = tmp_path / spec.run_id
+    run.mkdir()
+    (run / "rounds.csv").write_text(text)
+    with pytest.raises(InputError, match=re_escape(str(run / "rounds.csv"))):
+        RunResult.load(spec, tmp_path)

@@ -120,7 +120,10 @@ def cmd_provenance(args: argparse.Namespace) -> None:
         settings = job.provenance if job else ProvenanceSettings()
     table = run_provenance(spec, args.data_dir, args.run_dir, args.out, settings, device=args.device)
     # Averaged per round, then over rounds, as the figures and tables report it.
-    summary = per_run(per_round(table, pd.read_csv(Path(args.run_dir) / "rounds.csv")))
+    from tracefl.report.results import read_table
+
+    rounds = read_table(Path(args.run_dir) / "rounds.csv", ["round"], "run the training step again")
+    summary = per_run(per_round(table, rounds))
     print(
         f"traced {summary['inputs_traced']} inputs over {summary['rounds_traced']} rounds; label held "
         f"{summary['label_held_pct']:.1f}% (chance {summary['label_held_chance_pct']:.1f}%), top holder "

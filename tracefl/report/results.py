@@ -67,16 +67,14 @@ class RunResult:
         """Read a run's tables, refusing any that does not cover every round of the run."""
         run = Path(runs_dir) / spec.run_id
         expected = list(range(1, spec.rounds + 1))
-        with reading(run / "rounds.csv", "run the training step again"):
-            rounds = pd.read_csv(run / "rounds.csv")
+        rounds = read_table(run / "rounds.csv", ["round"], "run the training step again")
         if rounds["round"].tolist() != expected:
             raise InputError(f"{run / 'rounds.csv'}: rounds {rounds['round'].tolist()}, expected 1..{spec.rounds}; "
                              "run the training step again")
         provenance = _read_provenance(run / "provenance.csv", expected)
         feddebug = None
         if (run / "feddebug.csv").exists():
-            with reading(run / "feddebug.csv", "run the feddebug step again"):
-                feddebug = pd.read_csv(run / "feddebug.csv")
+            feddebug = read_table(run / "feddebug.csv", ["round", "score"], "run the feddebug step again")
             if feddebug[["round", "score"]].isna().any().any():
                 raise InputError(f"{run / 'feddebug.csv'}: incomplete rows; run the feddebug step again")
         return cls(spec, rounds, provenance, feddebug)
@@ -143,16 +141,25 @@ def _pct(by_round, column: str, rows: pd.DataFrame) -> float:
     return float(by_round[column].mean().mean() * 100)
 
 
+def read_table(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
+    """A CSV table with (at least) ``columns``; anything else is one :class:`InputError` naming it."""
+    with reading(path, fix):
+        table = pd.read_csv(path)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: no column(s) {', '.join(missing)}; {fix}")
+    return table
+
+
 def _read_provenance(path: Path, expected_rounds: list[int]) -> pd.DataFrame:
     """provenance.csv, checked against the rounds and row count the step recorded beside it."""
     fix = "run the provenance step again"
-    with reading(path, fix):
-        table = pd.read_csv(path)
+    needed = ["round", KIND, "input_id", TRACED_CLIENT, LABEL_HELD, LABEL_HELD_CHANCE]
+    table = read_table(path, needed, fix)
     with reading(coverage_path(path), fix):
         recorded = json.loads(coverage_path(path).read_text())
     if recorded.get("rounds") != expected_rounds:
         raise InputError(f"{path}: traced rounds {recorded.get('rounds')}, expected 1..{len(expected_rounds)}; {fix}")
-    needed = ["round", KIND, "input_id", TRACED_CLIENT, LABEL_HELD, LABEL_HELD_CHANCE]
     if len(table) != recorded.get("rows") or table[needed].isna().any().any():
         raise InputError(f"{path}: {len(table)} complete rows of {recorded.get('rows')} written (a cut file?); {fix}")
     return table
