@@ -118,6 +118,6 @@ def check_inputs(inputs: Inputs, model: nn.Module, path: str | Path) -> None:
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else {k: tuple(v.shape) for k, v in inputs.items()}
         reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise InputError(f"{path}: inputs of shape {shape} do not fit the run's model ({reason})") from None
+        raise InputError(f"{path}: inputs of shape {shape} do not fit the model ({reason})") from None
     finally:
         model.train(was_training)
