@@ -406,8 +406,9 @@ def test_provenance_on_a_tampered_run_stops_in_one_line(trained, tmp_path):
     proc = _tracefl("provenance", "--job", str(copy / "job.json"), "--threads", "1", "--data-dir", str(data),
                     "--run-dir", str(copy), "--out", str(out))
     assert proc.returncode == 1 and not out.exists()
-    (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("tracefl provenance: error: ") and f"{meta}: client(s)" in line and "listed twice" in line
+    assert proc.stderr.count("tracefl provenance: error: ") == 1 and "Traceback" not in proc.stderr
+    line = proc.stderr[proc.stderr.index("tracefl provenance: error: "):].splitlines()[0]  # after tqdm's bar
+    assert f"{meta}: client(s)" in line and "listed twice" in line
 
 
 # ---------------------------------------------------------------------------------------------
