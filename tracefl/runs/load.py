@@ -13,7 +13,7 @@ from torch import nn
 from tracefl.config import RunSpec
 from tracefl.errors import InputError
 from tracefl.models.registry import build_model
-from tracefl.runs.checkpoint import read_client, read_global, read_meta
+from tracefl.runs.checkpoint import META, check_client_ids, read_client, read_global, read_meta, round_dir
 
 
 @lru_cache(maxsize=2)
@@ -52,6 +52,7 @@ def models_of_round(
     copies of ``template`` with the recorded arrays loaded, in eval mode, on ``device``."""
     meta = read_meta(run_dir, rnd)
     where = f"{run_dir} round {rnd}"
+    check_client_ids(meta.get("participants"), round_dir(run_dir, rnd) / META)
 
     def loaded(state: Mapping[str, torch.Tensor], what: str) -> nn.Module:
         model = copy.deepcopy(template)
