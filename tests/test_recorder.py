@@ -418,3 +418,98 @@ def test_an_app_that_sends_plain_lists_of_arrays_is_explained_by_position(tmp_pa
     clients = {c: by_position(read_client(run_dir, 1, c)) for c in ("0", "1", "2")}
     expected = trace(by_position(read_global(run_dir, 1)), clients, x)
     assert got.traced == expected.traced and torch.equal(got.scores, expected.scores)
+
+
+def test_explain_names_labels_and_label_counts_and_selects_inputs(tmp_path, monkeypatch, capsys):
+    _module(tmp_path, monkeypatch, IMAGE_MODULE, "user_models_select")
+    import user_models_select
+
+    run_dir = _record_run(tmp_path, user_models_select.make_net)
+    x = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    run = load_run(run_dir, model=user_models_select.make_net)
+    everything = run.explain(x, device="cpu")
+    assert everything.round == 2  # the last round by default, in Python and on the command line
+    predicted = everything.predicted.tolist()
+    labels = [(p + 1) % 5 if i % 3 == 0 else p for i, p in enumerate(predicted)]  # inputs 0, 3, 6 mispredicted
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "y.npy", np.array(labels))
+    (tmp_path / "y.txt").write_text("label\n" + "\n".join(map(str, labels)) + "\n")
+
+    wrong = run.explain(x, labels=labels, only_mispredicted=True, device="cpu")
+    assert wrong.index == [0, 3, 6] and wrong.of == 8
+    for row, i in enumerate(wrong.index):
+        assert wrong.traced[row] == everything.traced[i] and torch.equal(wrong.scores[row], everything.scores[i])
+    meta = read_meta(run_dir, 2)
+    table = wrong.table()
+    assert set(table["input"]) == {0, 3, 6} and list(table.columns)[:4] == ["input", "round", "predicted", "label"]
+    first = table[(table["input"] == 0) & (table["client"] == "1")].iloc[0]
+    assert first["label"] == labels[0] and first["label_examples"] == meta["label_counts"]["1"][str(labels[0])]
+
+    base = ["explain", "--run-dir", str(run_dir), "--model", "user_models_select:make_net", "--inputs", "x.npy",
+            "--device", "cpu"]
+    assert cli([*base, "--labels", "y.npy", "--only-mispredicted", "--out", "wrong.png"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# 3 of 8 inputs (mispredicted in round 2)")
+    assert re.findall(r"round 2, input (\d+): predicted class \d+, true label \d+ \(mispredicted\)", out) == ["0", "3", "6"]
+    count = meta["label_counts"]["0"][str(labels[3])]
+    assert re.search(rf"client +0  contribution \d\.\d{{3}}  examples of {labels[3]}: +{count}\b", out)
+
+    assert cli([*base, "--labels", "y.txt", "--select", "1,4-5", "--format", "csv", "--out", "sel.png"]) == 0
+    captured = capsys.readouterr()
+    import io
+
+    import pandas as pd
+
+    csv = pd.read_csv(io.StringIO(captured.out))
+    assert sorted(set(csv["input"])) == [1, 4, 5] and len(csv) == 3 * 3 and set(csv["round"]) == {2}
+    assert "wrote sel.png" in captured.err
+
+    assert cli([*base, "--round", "all", "--select", "2", "--format", "json", "--out", "all.png"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["round"], r["input"]) for r in records] == [(1, 2), (2, 2)] and records[0]["label"] is None
+    assert {c["client"] for c in records[1]["clients"]} == {"0", "1", "2"}
+
+
+def test_explain_refuses_inputs_labels_and_selections_that_do_not_fit_in_one_line(tmp_path, monkeypatch, capsys):
+    _module(tmp_path, monkeypatch, IMAGE_MODULE, "user_models_fit")
+    import user_models_fit
+
+    run_dir = _record_run(tmp_path, user_models_fit.make_net, rounds=1)
+    np.save(tmp_path / "x.npy", np.zeros((4, 1, 8, 8), dtype=np.float32))
+    np.save(tmp_path / "shape.npy", np.zeros((4, 3, 8, 8), dtype=np.float32))
+    np.save(tmp_path / "dtype.npy", np.zeros((4, 1, 8, 8), dtype=np.int64))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 1, 8, 8), dtype=np.float32))
+    np.save(tmp_path / "y3.npy", np.zeros(3, dtype=np.int64))
+    np.save(tmp_path / "yf.npy", np.zeros(4, dtype=np.float32))
+    np.save(tmp_path / "y9.npy", np.full(4, 9, dtype=np.int64))
+    (tmp_path / "texts.txt").write_text("a text\n")
+    cases = [
+        (["--inputs", "shape.npy"], "shape.npy: a tensor of shape (4, 3, 8, 8) and dtype float32 does not fit the model"),
+        (["--inputs", "dtype.npy"], "dtype int64 does not fit the model"),
+        (["--inputs", "empty.npy"], "empty.npy: no inputs"),
+        (["--inputs", "x.npy", "--labels", "y3.npy"], "labels: 3 values"),
+        (["--inputs", "x.npy", "--labels", "yf.npy"], "labels: dtype float32"),
+        (["--inputs", "x.npy", "--labels", "y9.npy"], "9 is not a class of the model (0..4)"),
+        (["--inputs", "x.npy", "--only-mispredicted"], "--only-mispredicted needs --labels"),
+        (["--inputs", "x.npy", "--select", "2,7"], "--select 7: the inputs file holds inputs 0..3"),
+        (["--inputs", "x.npy", "--select", "a-b"], "give input positions and ranges"),
+        (["--inputs", "texts.txt"], "texts need --tokenizer"),
+    ]
+    for extra, message in cases:
+        code = cli(["explain", "--run-dir", str(run_dir), "--model", "user_models_fit:make_net", "--device", "cpu",
+                    *extra])
+        err = capsys.readouterr().err
+        assert code in (1, 2) and message in err and len(err.strip().splitlines()) == 1, (extra, err)
+
+
+def test_charts_say_when_they_show_a_subset(tmp_path, monkeypatch):
+    from tracefl.explain.plot import MAX_PANELS, _subset_note
+
+    run_dir = _record_run(tmp_path, SmallNet, rounds=1)
+    x = torch.randn(MAX_PANELS + 3, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    run = load_run(run_dir, model=SmallNet)
+    every = run.explain(x, device="cpu")
+    assert _subset_note(every, MAX_PANELS) == f"\ndrawn: the first {MAX_PANELS} of these {MAX_PANELS + 3} (the text output lists all)"
+    some = run.explain(x, select=[1, 2], device="cpu")
+    assert _subset_note(some, 2) == f"\n2 of {MAX_PANELS + 3} inputs (2 selected)"
+    assert _subset_note(run.explain(x[:3], device="cpu"), 3) == ""

@@ -12,8 +12,9 @@ aggregated them, so that in-place changes (Flower's DP clipping replaces each re
 arrays) are what gets recorded.
 
 Being a guest in someone's app, it
-- takes its own metrics (``partition-id``, ``label-counts``) out of each reply before the
-  strategy sees them, so Flower neither averages nor logs them;
+- takes its own metrics (``partition-id``, ``label-counts``) out of the strategy's
+  aggregated metrics, which Flower logs and keeps in its result (an averaged id means
+  nothing); the replies keep them, for strategies that read them;
 - drops, with one logged warning line each, replies whose client identity cannot be
   trusted (a missing, negative, non-integer or non-finite ``partition-id``, or one that two
   replies claim): they are neither aggregated nor recorded, and ``meta.json`` lists them
@@ -160,12 +161,11 @@ class ProvenanceRecorder(Strategy):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         replies = list(replies)
         identified, self.dropped = self._identify(server_round, replies)
-        for reply in identified:  # ours, not the app's: Flower must neither average nor log them
-            for record in reply.message.content.metric_records.values():
-                record.pop(self.client_key, None)
-                record.pop(self.label_counts_key, None)
         passed = [m for m in replies if m.has_error()] + [r.message for r in identified]
         arrays, metrics = self.strategy.aggregate_train(server_round, passed)
+        if metrics is not None:  # an averaged id or label count means nothing: Flower must not log or keep it
+            for key in (self.client_key, self.label_counts_key):
+                metrics.pop(key, None)
         if arrays is None:  # the strategy aggregated nothing: nothing to explain this round
             return arrays, metrics
         self.replies = sorted(
