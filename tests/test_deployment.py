@@ -1,7 +1,7 @@
 """Flower apps run for real with `flwr run`, recorded by tracefl and explained afterwards.
 
 - Deployment Engine: a SuperLink and three SuperNodes on 127.0.0.1 (insecure, local only)
-  run the quickstart-shaped app under tests/flower_app (its server wraps FedAvg in
+  run the quickstart-shaped app under examples/quickstart-tracefl (its server wraps FedAvg in
   ProvenanceRecorder); `tracefl explain` then traces test inputs through what it recorded.
 - This project as a Flower app: a simulation SuperLink runs `flwr run .` on the tiny
   preset; the models equal those of the workflow's own `train` step bit for bit.
@@ -26,7 +26,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "tests" / "flower_app"
+APP = ROOT / "examples" / "quickstart-tracefl"
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 pytestmark = pytest.mark.deployment
@@ -114,7 +114,7 @@ def test_quickstart_app_on_the_deployment_engine_is_recorded_and_explained(tmp_p
                   node_logs[-1], env)
         _wait_for(lambda: link_log.read_text().count("Activated node_id") >= 3,
                   "three SuperNodes did not connect", [link_log, *node_logs])
-        proc = _flwr_run(APP, "local-deployment", env, "--run-config", f'run-dir="{run_dir}" num-server-rounds=2')
+        proc = _flwr_run(APP, "local-deployment", env, "--run-config", f'run-dir="{run_dir}" num-server-rounds=2 min-nodes=3')
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "final accuracy" in proc.stdout, proc.stdout + proc.stderr
 

@@ -174,31 +174,87 @@ def cmd_status(args: argparse.Namespace) -> None:
 def cmd_explain(args: argparse.Namespace) -> None:
     """Which client is responsible for each input's prediction, in one round or every round."""
     from tracefl.explain import load_run
-    from tracefl.explain.describe import describe, describe_rounds
-    from tracefl.explain.inputs import check_inputs, read_inputs
+    from tracefl.explain.describe import describe, describe_rounds, to_csv, to_json
+    from tracefl.explain.inputs import check_inputs, read_inputs, read_labels
     from tracefl.explain.plot import plot_round, plot_rounds
 
     kwargs = _json(args.model_kwargs, "--model-kwargs") if args.model_kwargs else None
     if kwargs is not None and not isinstance(kwargs, dict):
         raise ConfigError("--model-kwargs must be a JSON object of keyword arguments")
+    if args.only_mispredicted and not args.labels:
+        raise ConfigError("--only-mispredicted needs --labels FILE (the inputs' true labels)")
+    select = _parse_select(args.select) if args.select else None
     run = load_run(args.run_dir, args.model, kwargs)
-    if args.round != "all" and not args.round.isdigit():
-        raise ConfigError(f"--round must be a round number or 'all' (recorded: {run.rounds[0]}..{run.rounds[-1]})")
-    rnd = args.round if args.round == "all" else int(args.round)
-    if rnd != "all":
+    if args.round is None or args.round == "all":
+        rnd = args.round
+    elif args.round.isdigit():
+        rnd = int(args.round)
         run.meta(rnd)  # an unknown round fails here, before the inputs are read
+    else:
+        raise ConfigError(f"--round must be a round number or 'all' (recorded: {run.rounds[0]}..{run.rounds[-1]})")
     model = run.template()  # which token tensors its forward takes; the inputs are checked against it
     inputs = read_inputs(args.inputs, args.tokenizer, args.max_length, args.text_column, model)
     check_inputs(inputs, model, args.inputs)
+    labels = read_labels(args.labels) if args.labels else None
     options = {"layer_decay": args.layer_decay, "client_weighting": args.client_weighting}
-    result = run.explain(inputs, rnd, device=args.device, **options)
-    if rnd == "all":
-        print(describe_rounds(result))
-        path = plot_rounds(result, args.out)
+    result = run.explain(inputs, rnd, device=args.device, labels=labels, select=select,
+                         only_mispredicted=args.only_mispredicted, source=args.inputs, **options)
+    explanations = result if rnd == "all" else [result]
+    if args.format == "csv":
+        sys.stdout.write(to_csv(explanations))
+    elif args.format == "json":
+        print(to_json(explanations))
     else:
-        print(describe(result))
-        path = plot_round(result, args.out)
-    print(f"wrote {path}")
+        print(describe_rounds(explanations) if rnd == "all" else describe(result))
+    path = plot_rounds(explanations, args.out) if rnd == "all" else plot_round(result, args.out)
+    print(f"wrote {path}", file=sys.stdout if args.format == "text" else sys.stderr)
+
+
+def _parse_select(text: str) -> list[int]:
+    """``"0,5,7-9"`` -> [0, 5, 7, 8, 9] (input positions; ranges include both ends)."""
+    rows: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ConfigError(f"--select {text!r}: give input positions and ranges, e.g. 0,5,7-9")
+        end = int(last) if dash else int(first)
+        if end < int(first):
+            raise ConfigError(f"--select {part.strip()!r}: a range runs upwards, e.g. 7-9")
+        rows.extend(range(int(first), end + 1))
+    return rows
+
+
+def _add_explain_args(p: argparse.ArgumentParser) -> None:
+    """The ``explain`` verb's options (one place, so that other verbs' edits merge cleanly)."""
+    from tracefl.explain.describe import FORMATS
+
+    p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
+    p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
+                   help="function returning the run's (untrained) model; default: the run's job.json")
+    p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the factory")
+    p.add_argument("--round", default=None,
+                   help="a round number, or 'all' to follow the inputs across rounds (default: the last round "
+                   "that kept its client models)")
+    p.add_argument("--inputs", required=True, help=".npy/.pt tensors (a batch), or .csv/.txt texts with --tokenizer")
+    p.add_argument("--labels", default=None, metavar="FILE",
+                   help="the inputs' true labels: .npy/.pt (1-D integers) or .txt/.csv (one per line); the output "
+                   "then names each input's label and each client's training examples of it")
+    p.add_argument("--only-mispredicted", action="store_true",
+                   help="explain only the inputs the global model gets wrong (in the last round traced; needs --labels)")
+    p.add_argument("--select", default=None, metavar="INDICES",
+                   help="explain only these input positions, e.g. 0,5,7-9 (the output keeps the positions)")
+    p.add_argument("--format", default="text", choices=FORMATS,
+                   help="text (default), or csv/json on stdout (one row per input and client / one object per input)")
+    p.add_argument("--tokenizer", default=None, help="for texts: a project text model, a tokenizer folder or a hub id")
+    p.add_argument("--max-length", type=at_least(1), default=128, help="tokens per text")
+    p.add_argument("--text-column", default="text", help="the CSV column that holds the texts")
+    p.add_argument("--layer-decay", type=from_zero(float), default=DEFAULT_LAYER_DECAY,
+                   help="weight of a layer relative to the next one (1: all layers alike)")
+    p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS,
+                   help="weigh clients by their number of examples (data_size) or not (none)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
+    p.add_argument("--out", default="explain.png", help="the bar chart (one round) or line chart (all rounds)")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -324,23 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = add_verb(sub, "explain", "which client is responsible for a prediction: any recorded run",
-                 "python -m tracefl explain --run-dir my_run --model task:Net --inputs batch.npy --round all")
-    p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
-    p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
-                   help="function returning the run's (untrained) model (default: the run's job.json)")
-    p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the factory")
-    p.add_argument("--round", default="all", help="a round number, or 'all' to follow the inputs across rounds")
-    p.add_argument("--inputs", required=True, help=".npy/.pt tensors (a batch), or .csv/.txt texts with --tokenizer")
-    p.add_argument("--tokenizer", default=None, help="for texts: a project text model, a tokenizer folder or a hub id")
-    p.add_argument("--max-length", type=at_least(1), default=128, help="tokens per text")
-    p.add_argument("--text-column", default="text", help="the CSV column that holds the texts")
-    p.add_argument("--layer-decay", type=from_zero(float), default=DEFAULT_LAYER_DECAY,
-                   help="weight of a layer relative to the next one (1: all layers alike)")
-    p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS,
-                   help="weigh clients by their number of examples (data_size) or not (none)")
-    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
-    p.add_argument("--out", default="explain.png", help="the bar chart (one round) or line chart (all rounds)")
-    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
+                 "python -m tracefl explain --run-dir my_run --model quickstart.task:Net --inputs x.npy "
+                 "--labels y.npy --only-mispredicted")
+    _add_explain_args(p)
     p.set_defaults(func=cmd_explain)
 
     p = add_verb(sub, "profile", "where a build's time went: its jobs' benchmark files, summed by step and model",

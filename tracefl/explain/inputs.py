@@ -56,6 +56,34 @@ def _tensors(path: Path) -> torch.Tensor:
     return value.float() if value.dtype in (torch.float16, torch.float64, torch.bfloat16) else value
 
 
+def read_labels(path: str | Path) -> torch.Tensor:
+    """True labels, one per input: ``.npy``/``.pt`` (a 1-D integer array) or ``.txt``/``.csv``
+    (one whole number per line; a CSV's first column, after an optional header)."""
+    path = Path(path)
+    fix = "give one whole-number label per input: a 1-D .npy/.pt array, or a .txt with one label per line"
+    suffix = path.suffix.lower()
+    if suffix not in TENSOR_SUFFIXES + TEXT_SUFFIXES:
+        raise ConfigError(f"--labels {path}: must be {', '.join(TENSOR_SUFFIXES + TEXT_SUFFIXES)} (got '{suffix}')")
+    with reading(path, fix):
+        if suffix == ".npy":
+            value: Any = torch.from_numpy(np.load(path, allow_pickle=False))
+        elif suffix in (".pt", ".pth"):
+            value = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            lines = [line.split(",")[0].strip() for line in path.read_text().splitlines() if line.strip()]
+            if lines and not lines[0].lstrip("-").isdigit():
+                lines = lines[1:]  # a header
+            bad = next((x for x in lines if not x.lstrip("-").isdigit()), None)
+            if bad is not None:
+                raise InputError(f"{path}: {bad!r} is not a whole number; {fix}")
+            value = torch.tensor([int(x) for x in lines], dtype=torch.long)
+    if not isinstance(value, torch.Tensor):
+        raise InputError(f"{path}: holds a {type(value).__name__}, not an array; {fix}")
+    if value.dim() != 1:
+        raise InputError(f"{path}: labels of shape {tuple(value.shape)}; {fix}")
+    return value
+
+
 def _texts(path: Path, column: str) -> list[str]:
     with reading(path, "give a CSV with a text column or a text file with one input per line"):
         if path.suffix.lower() == ".csv":
@@ -81,7 +109,11 @@ def tokenize(texts: list[str], tokenizer: str, max_length: int, model: nn.Module
         from tracefl.models.text import encode_texts
 
         return encode_texts(tokenizer, texts, max_length)
-    from transformers import AutoTokenizer
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise ConfigError("--tokenizer: texts need the transformers package "
+                          "(pip install transformers, or the project's [text] extra)") from None
 
     from tracefl.models.text import apply_pad_token_rule
 

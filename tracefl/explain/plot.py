@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tracefl.explain.describe import all_clients, contribution
+from tracefl.explain.describe import all_clients, contribution, selection_line
 from tracefl.explain.recorded import Explanation
 
 MAX_PANELS = 12  # inputs drawn; the text output covers every input
@@ -25,6 +25,19 @@ def _figure(n: int):
     return fig, list(axes.flat[:n])
 
 
+def _subset_note(e: Explanation, drawn: int) -> str:
+    """What the chart shows when it is not every input given: a selection, or the first panels only."""
+    notes = [selection_line(e)] if selection_line(e) else []
+    if drawn < len(e.traced):
+        notes.append(f"drawn: the first {drawn} of these {len(e.traced)} (the text output lists all)")
+    return ("\n" + "; ".join(notes)) if notes else ""
+
+
+def _title(e: Explanation, i: int, traced: str) -> str:
+    label = "" if e.labels is None else f" (label {int(e.labels[i])})"
+    return f"input {e.index[i]}: predicted {int(e.predicted[i])}{label} -> client {traced}"
+
+
 def plot_round(explanation: Explanation, path: str | Path) -> Path:
     """Per input, a bar per participating client; the traced client's bar is highlighted."""
     n = min(len(explanation.traced), MAX_PANELS)
@@ -37,10 +50,9 @@ def plot_round(explanation: Explanation, path: str | Path) -> Path:
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("client")
         ax.set_ylabel("contribution")
-        ax.set_title(f"input {i}: predicted {int(explanation.predicted[i])} -> client {explanation.traced[i]}",
-                     fontsize=9)
-    fig.suptitle(f"TraceFL: client contributions to the global model's prediction, round {explanation.round}",
-                 fontsize=10)
+        ax.set_title(_title(explanation, i, explanation.traced[i]), fontsize=9)
+    fig.suptitle(f"TraceFL: client contributions to the global model's prediction, round {explanation.round}"
+                 + _subset_note(explanation, n), fontsize=10)
     return _save(fig, path)
 
 
@@ -62,9 +74,13 @@ def plot_rounds(explanations: list[Explanation], path: str | Path) -> Path:
         ax.set_xlabel("round")
         ax.set_ylabel("contribution")
         last = explanations[-1]
-        ax.set_title(f"input {i}: predicted {int(last.predicted[i])} in round {last.round}", fontsize=9)
-    axes[0].legend(fontsize=7, ncol=2)
-    fig.suptitle("TraceFL: each client's contribution to the prediction, per round", fontsize=10)
+        label = "" if last.labels is None else f" (label {int(last.labels[i])})"
+        ax.set_title(f"input {last.index[i]}: predicted {int(last.predicted[i])}{label} in round {last.round}",
+                     fontsize=9)
+    if n:
+        axes[0].legend(fontsize=7, ncol=2)
+    fig.suptitle("TraceFL: each client's contribution to the prediction, per round"
+                 + _subset_note(explanations[-1], n), fontsize=10)
     return _save(fig, path)
 
 

@@ -7,8 +7,8 @@ gives on the same models.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,24 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from tracefl.errors import InputError
+from tracefl.errors import ConfigError, InputError
 from tracefl.explain.factory import load_factory
 from tracefl.models.device import resolve_device
-from tracefl.models.inputs import Inputs
+from tracefl.models.inputs import Inputs, logits_of, num_rows, take
 from tracefl.provenance import trace
 from tracefl.runs.layout import JOB as JOB_FILE
-from tracefl.runs.layout import completed_rounds, read_meta
+from tracefl.runs.layout import CLIENT_MODELS_DROPPED, completed_rounds, read_meta
 from tracefl.runs.load import models_of_round
 
 
 @dataclass
 class Explanation:
-    """Which client is responsible for the global model's prediction on each input, in one round."""
+    """Which client is responsible for the global model's prediction on each input, in one round.
+
+    Row ``i`` is input ``index[i]`` of the batch given (``of`` inputs before any selection);
+    ``labels`` are the true labels when given; ``label_counts`` each client's training
+    examples per class as its ``meta.json`` recorded them (None when the clients sent none).
+    """
 
     round: int
     client_ids: list[str]  # column order of ``scores``
@@ -36,16 +41,55 @@ class Explanation:
     raw: Tensor  # (N, K): the raw scores before the softmax
     predicted: Tensor  # (N,): the global model's predicted class
     traced: list[str]  # the responsible client per input
+    index: list[int] = field(default_factory=list)  # each row's position in the inputs given
+    labels: list[int] | None = None  # true labels, when given
+    label_counts: dict[str, dict[str, int]] | None = None  # client -> class -> training examples
+    of: int = 0  # inputs given before a selection
+    selection: str = ""  # how the rows were chosen ("" = all of them)
+
+    def __post_init__(self) -> None:
+        if not self.index:
+            self.index = list(range(len(self.traced)))
+        self.of = self.of or len(self.traced)
+
+    def label_of(self, row: int) -> int:
+        """The class the row's counts are about: the true label when known, else the predicted class."""
+        return int(self.labels[row]) if self.labels is not None else int(self.predicted[row])
+
+    def label_count(self, row: int, client: str) -> int | None:
+        """``client``'s training examples of the row's label (true, else predicted); None if not recorded."""
+        if self.label_counts is None or client not in self.label_counts:
+            return None
+        return int(self.label_counts[client].get(str(self.label_of(row)), 0))
+
+    def mispredicted_rows(self) -> list[int]:
+        if self.labels is None:
+            raise ConfigError("mispredicted inputs need their true labels (--labels FILE, or labels=...)")
+        return [i for i in range(len(self.traced)) if int(self.predicted[i]) != int(self.labels[i])]
+
+    def subset(self, rows: list[int], selection: str) -> "Explanation":
+        """The explanation of ``rows`` only (positions in this one)."""
+        pick = torch.as_tensor(rows, dtype=torch.long)
+        return replace(self, scores=self.scores[pick], raw=self.raw[pick], predicted=self.predicted[pick],
+                       traced=[self.traced[i] for i in rows], index=[self.index[i] for i in rows],
+                       labels=None if self.labels is None else [self.labels[i] for i in rows],
+                       selection="; ".join(filter(None, (self.selection, selection))))
 
     def table(self) -> pd.DataFrame:
-        """One row per (input, client): ``input, round, predicted, client, contribution, traced``."""
+        """One row per (input, client): ``input, round, predicted, label, client, contribution,
+        label_examples, traced`` (``label``: the true label, empty when not given;
+        ``label_examples``: the client's training examples of the true, else the predicted, class)."""
         rows = []
         for i, traced in enumerate(self.traced):
             for k, client in enumerate(self.client_ids):
-                rows.append({"input": i, "round": self.round, "predicted": int(self.predicted[i]),
+                rows.append({"input": self.index[i], "round": self.round, "predicted": int(self.predicted[i]),
+                             "label": None if self.labels is None else int(self.labels[i]),
                              "client": client, "contribution": float(self.scores[i, k]),
-                             "traced": client == traced})
-        return pd.DataFrame(rows, columns=["input", "round", "predicted", "client", "contribution", "traced"])
+                             "label_examples": self.label_count(i, client), "traced": client == traced})
+        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+TABLE_COLUMNS = ["input", "round", "predicted", "label", "client", "contribution", "label_examples", "traced"]
 
 
 ModelFactory = Callable[[], nn.Module]
@@ -88,32 +132,69 @@ class RecordedRun:
             self._template = built
         return self._template
 
+    def traceable_rounds(self) -> list[int]:
+        """Rounds whose client models were kept (a recorder's ``keep_every``/``keep_last`` may drop some)."""
+        return [r for r in self.rounds if CLIENT_MODELS_DROPPED not in read_meta(self.run_dir, r)]
+
     def explain(
         self,
         inputs: Inputs,
         round: int | str | None = None,  # noqa: A002 (the name users expect)
         device: str = "auto",
+        *,
+        labels: Sequence[int] | Tensor | None = None,
+        select: Sequence[int] | None = None,
+        only_mispredicted: bool = False,
+        source: str = "the inputs",
         **trace_options: Any,
     ) -> Explanation | list[Explanation]:
-        """Trace ``inputs`` in round ``round`` (default: the last), or in every round (``"all"``).
+        """Trace ``inputs`` in round ``round`` (default: the last traceable one), or in every
+        round (``"all"``).
 
+        ``labels``: the inputs' true labels (the output then names each input's label and each
+        client's training examples of it). ``select``: positions of the inputs to trace (the
+        output keeps their positions). ``only_mispredicted``: keep the inputs whose prediction
+        differs from the label (in the last round traced). ``source`` names the inputs in errors.
         ``trace_options`` go to :func:`tracefl.provenance.trace` (``layer_decay``,
         ``client_weighting``, ``layers``, ``chunk_size``).
         """
-        if round == "all":
-            return [self.explain(inputs, r, device, **trace_options) for r in self.rounds]
-        rnd = self.rounds[-1] if round is None else int(round)
+        traceable = self.traceable_rounds()
+        if not traceable:
+            raise InputError(f"{self.run_dir}: no round kept its client models; nothing can be traced")
+        rounds = traceable if round == "all" else [traceable[-1] if round is None else int(round)]
+        for rnd in rounds:
+            self._check_round(rnd)
         dev = resolve_device(device)
-        global_model, clients, meta = self._round(rnd, dev)
-        examples = {str(c): int(n) for c, n in meta.get("num_examples", {}).items()}
-        if trace_options.get("client_weighting", "none") != "none":
-            trace_options.setdefault("client_num_examples", examples)
-        result = trace(global_model, clients, inputs, device=dev, **trace_options)
-        return Explanation(rnd, result.client_ids, result.scores, result.raw, result.predicted, result.traced)
+        n = _count(inputs, source)
+        rows = list(range(n)) if select is None else check_select(select, n)
+        picked = inputs if select is None else take(inputs, torch.as_tensor(rows, dtype=torch.long))
+        explanations = []
+        for rnd in rounds:
+            global_model, clients, meta = self._round(rnd, dev)
+            if not explanations:
+                num_classes = check_fits(global_model, picked, dev, source)
+                true = None if labels is None else check_labels(labels, n, num_classes, source)
+            options = dict(trace_options)
+            if options.get("client_weighting", "none") != "none":
+                options.setdefault("client_num_examples", {str(c): int(k) for c, k in meta.get("num_examples", {}).items()})
+            result = trace(global_model, clients, picked, device=dev, **options)
+            explanations.append(Explanation(
+                rnd, result.client_ids, result.scores, result.raw, result.predicted, result.traced, index=rows,
+                labels=None if true is None else [true[i] for i in rows], label_counts=meta.get("label_counts"), of=n,
+                selection="" if select is None else f"{len(rows)} selected",
+            ))
+        if only_mispredicted:
+            keep = explanations[-1].mispredicted_rows()
+            explanations = [e.subset(keep, f"mispredicted in round {explanations[-1].round}") for e in explanations]
+        return explanations if round == "all" else explanations[0]
 
     def _check_round(self, rnd: int) -> None:
         if rnd not in self.rounds:
             raise InputError(f"{self.run_dir}: no round {rnd}; recorded rounds: {_span(self.rounds)}")
+        if CLIENT_MODELS_DROPPED in read_meta(self.run_dir, rnd):
+            kept = self.traceable_rounds()
+            raise InputError(f"{self.run_dir}: round {rnd}: client models not kept by the recorder (keep_every/"
+                             f"keep_last); rounds that can be traced: {_span(kept) if kept else 'none'}")
 
 
 def load_run(
@@ -144,6 +225,66 @@ def _workflow_factory(job_path: Path) -> ModelFactory:
 
     spec = read_job(job_path).spec
     return lambda: build_model(spec.model, spec.num_classes, pretrained=False)
+
+
+def _count(inputs: Inputs, source: str) -> int:
+    try:
+        n = num_rows(inputs)
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    if n == 0:
+        raise InputError(f"{source}: no inputs (an empty batch)")
+    return n
+
+
+def check_select(select: Sequence[int], n: int) -> list[int]:
+    """Positions to trace: whole numbers in 0..n-1 (one :class:`ConfigError` line otherwise)."""
+    rows = list(select)
+    if not rows:
+        raise ConfigError("--select chose no inputs")
+    bad = [i for i in rows if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n]
+    if bad:
+        raise ConfigError(f"--select {bad[0]!r}: the inputs file holds inputs 0..{n - 1}")
+    return rows
+
+
+def check_fits(model: nn.Module, inputs: Inputs, device: torch.device, source: str) -> int:
+    """The model's number of classes, after one input went through it; one line if it cannot
+    (inputs of the wrong shape, dtype or modality, e.g. images for a text model)."""
+    what = (f"token tensors {sorted(inputs)}" if isinstance(inputs, Mapping)
+            else f"a tensor of shape {tuple(inputs.shape)} and dtype {str(inputs.dtype).replace('torch.', '')}")
+    try:
+        with torch.no_grad():
+            logits = logits_of(model.eval(), _to(take(inputs, slice(0, 1)), device))
+    except Exception as exc:  # noqa: BLE001 (torch and transformers raise many kinds for a misfit input)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise InputError(f"{source}: {what} does not fit the model ({type(exc).__name__}: {first}); give a batch "
+                         "shaped, typed and scaled as the model's training inputs (images: float (N, C, H, W); "
+                         "texts: a .csv/.txt with --tokenizer)") from None
+    if logits.dim() != 2:
+        raise InputError(f"{source}: the model's output has shape {tuple(logits.shape)}; explain needs class scores (N, classes)")
+    return int(logits.shape[1])
+
+
+def _to(x: Inputs, device: torch.device) -> Inputs:
+    from tracefl.models.inputs import to_device
+
+    return to_device(x, device)
+
+
+def check_labels(labels: Sequence[int] | Tensor, n: int, num_classes: int, source: str) -> list[int]:
+    """True labels: ``n`` whole numbers in 0..num_classes-1 (one :class:`InputError` line otherwise)."""
+    values = torch.as_tensor(labels) if not isinstance(labels, Tensor) else labels
+    if values.dim() != 1 or values.numel() != n:
+        raise InputError(f"labels: {values.numel()} values of shape {tuple(values.shape)}; {source} holds {n} "
+                         "inputs: give one label per input (a 1-D array)")
+    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+        raise InputError(f"labels: dtype {str(values.dtype).replace('torch.', '')}; labels are whole class numbers (int)")
+    out = [int(v) for v in values.tolist()]
+    bad = [v for v in out if not 0 <= v < num_classes]
+    if bad:
+        raise InputError(f"labels: {bad[0]} is not a class of the model (0..{num_classes - 1})")
+    return out
 
 
 def _span(rounds: list[int]) -> str:

@@ -13,7 +13,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tracefl.errors import reading
-from tracefl.runs.layout import META, RETRAIN, completed_rounds, read_meta, round_dir  # noqa: F401 (re-exported)
+from tracefl.runs.layout import (  # noqa: F401 (re-exported)
+    META, RETRAIN, check_client_ids, completed_rounds, read_meta, round_dir,
+)
 
 
 def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -29,6 +31,7 @@ def write_round(
 ) -> Path:
     """Write one round into a temporary directory and rename it into place."""
     final = round_dir(run_dir, rnd)
+    check_client_ids(list(client_states), f"round {rnd} of {run_dir}")
     tmp = final.with_name(final.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -54,4 +57,5 @@ def read_global(run_dir: str | Path, rnd: int) -> dict[str, torch.Tensor]:
 
 
 def read_client(run_dir: str | Path, rnd: int, client_id: str) -> dict[str, torch.Tensor]:
+    check_client_ids([client_id], round_dir(run_dir, rnd) / META)
     return _load(round_dir(run_dir, rnd) / "clients" / f"{client_id}.safetensors")

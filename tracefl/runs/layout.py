@@ -11,16 +11,20 @@ Under the results folder: ``runs/{run}/`` (a run directory, with its ``job.json`
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from tracefl.errors import reading
+from tracefl.errors import InputError, reading
 
 META = "meta.json"
 #: The meta key of the global model's predicted class for each server test input (in order):
 #: written by the workflow's training, read by provenance to select inputs without predicting
 #: the whole test set again (rounds recorded elsewhere may lack it: provenance then predicts).
 TEST_PREDICTIONS = "test_predictions"
+#: The meta key of a round whose client models were not kept (a recorder's ``keep_every``/
+#: ``keep_last``): its global model and facts are there, but it cannot be traced.
+CLIENT_MODELS_DROPPED = "client_models_dropped"
 JOB = "job.json"
 RETRAIN = "delete the run's rounds/ folder and train it again"
 
@@ -29,6 +33,26 @@ def client_order(client_id: str) -> tuple[int, int, str]:
     """Sort key of client ids: numeric ids by value (2 before 10), then any others by name."""
     s = str(client_id)
     return (0, int(s), s) if s.isdigit() else (1, 0, s)
+
+
+#: What a client id may look like before it becomes a file name: a partition or node id, or a
+#: plain name (letters, digits, ``_ . -``, not starting with a dot): never a path.
+_CLIENT_ID = re.compile(r"[0-9A-Za-z_-][0-9A-Za-z_.-]{0,127}")
+
+
+def check_client_ids(ids: Any, where: str | Path) -> list[str]:
+    """``ids`` (a round's ``participants``) as a list of distinct safe client ids, or one
+    :class:`InputError` line naming ``where`` (a ``meta.json`` that names files must not name others)."""
+    if not isinstance(ids, list):
+        raise InputError(f"{where}: participants must be a list of client ids (got {type(ids).__name__}); {RETRAIN}")
+    for cid in ids:
+        if not isinstance(cid, str) or not _CLIENT_ID.fullmatch(cid):
+            raise InputError(f"{where}: participant {cid!r} is not a client id (digits, letters, _ . -, "
+                             f"not starting with a dot); {RETRAIN}")
+    if len(set(ids)) != len(ids):
+        twice = sorted({c for c in ids if ids.count(c) > 1}, key=client_order)
+        raise InputError(f"{where}: participant(s) {', '.join(twice)} listed twice; {RETRAIN}")
+    return ids
 
 
 def run_path(run_id: str, results: str = "results") -> str:

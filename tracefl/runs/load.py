@@ -14,7 +14,7 @@ from tracefl.config import RunSpec
 from tracefl.errors import InputError
 from tracefl.models.builders import build_model
 from tracefl.runs.checkpoint import read_client, read_global, read_meta
-from tracefl.runs.layout import META, RETRAIN, round_dir
+from tracefl.runs.layout import META, RETRAIN, check_client_ids, round_dir
 
 
 @lru_cache(maxsize=2)
@@ -74,6 +74,7 @@ def models_of_round(
     copies of ``template`` with the recorded arrays loaded, in eval mode, on ``device``."""
     meta = read_meta(run_dir, rnd)
     where = f"{run_dir} round {rnd}"
+    check_client_ids(meta.get("participants"), round_dir(run_dir, rnd) / META)
     check_participants(run_dir, rnd, meta)
 
     def loaded(state: Mapping[str, torch.Tensor], what: str) -> nn.Module:

@@ -13,7 +13,8 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=3, min_train_nodes=3)
+    nodes = int(context.run_config["min-nodes"])  # wait for this many SuperNodes, train on all of them
+    strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=nodes, min_train_nodes=nodes)
     strategy = ProvenanceRecorder(strategy, run_dir=context.run_config["run-dir"])  # <- TraceFL
     x_test, y_test = load_test()
     torch.manual_seed(0)  # the same initial model in every run
