@@ -220,6 +220,56 @@ def cmd_schema(args: argparse.Namespace) -> None:
         print(text, end="")
 
 
+def add_audit_verb(sub: argparse._SubParsersAction) -> None:
+    """``audit``: which clients are behind a recorded run's mistakes, over every round (tracefl.audit)."""
+
+    def cmd_audit(args: argparse.Namespace) -> None:
+        from tracefl.audit.inputs import read_labels, workflow_test_set
+        from tracefl.audit.plot import plot_audit
+        from tracefl.explain import load_run
+        from tracefl.explain.inputs import read_inputs
+
+        if (args.inputs is None) != (args.labels is None):
+            raise ConfigError("give --inputs and --labels together (or neither, for a workflow run's server test set)")
+        kwargs = _json(args.model_kwargs, "--model-kwargs") if args.model_kwargs else None
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise ConfigError("--model-kwargs must be a JSON object of keyword arguments")
+        run = load_run(args.run_dir, args.model, kwargs)
+        if args.inputs is None:
+            inputs, labels = workflow_test_set(args.run_dir, args.data_dir)
+        else:
+            model = run.template() if args.tokenizer else None
+            inputs = read_inputs(args.inputs, args.tokenizer, args.max_length, args.text_column, model)
+            labels = read_labels(args.labels)
+        audit = run.audit(inputs, labels, device=args.device, alpha=args.alpha,
+                          layer_decay=args.layer_decay, client_weighting=args.client_weighting)
+        print(audit.verdict())
+        csv = audit.write(Path(args.out).with_name("audit.csv") if args.csv is None else args.csv)
+        print(f"wrote {csv} and {plot_audit(audit, args.out)}")
+
+    p = sub.add_parser("audit", help="which clients are behind a recorded run's mistakes, over every round")
+    p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
+    p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
+                   help="function returning the run's (untrained) model; default: the run's job.json")
+    p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the factory")
+    p.add_argument("--inputs", default=None, help="labelled validation inputs: .npy/.pt tensors, or .csv/.txt texts "
+                   "with --tokenizer (default: a workflow run's server test set)")
+    p.add_argument("--labels", default=None, help=".npy/.pt: one class id per input")
+    p.add_argument("--data-dir", default=None, help="a workflow run's dataset folder (default: resources/datasets/DATASET)")
+    p.add_argument("--tokenizer", default=None, help="for texts: a project text model, a tokenizer folder or a hub id")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    p.add_argument("--text-column", default="text", help="the CSV column that holds the texts")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error of the per-client tests (Holm)")
+    p.add_argument("--layer-decay", type=float, default=DEFAULT_LAYER_DECAY)
+    p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="audit.png", help="the heatmap (clients x rounds)")
+    p.add_argument("--csv", default=None, help="the per-client table (default: audit.csv beside --out)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
+    p.set_defaults(func=cmd_audit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracefl", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -327,13 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true")
     p.set_defaults(func=cmd_schema)
 
+    add_audit_verb(sub)
+
     # Listed for --help only: main() hands `bench ...` to tracefl.bench's own parser.
     sub.add_parser("bench", help="time the batched engine against the per-input reference (bench --help)")
     return parser
 
 
 #: Verbs that compute with torch: their threads follow ``--threads`` (``--cpus`` for training).
-COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain")
+COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:
