@@ -1,6 +1,6 @@
 """Figures 2-6 of the paper, each as PDF, PNG and the CSV of the numbers behind it.
 
-Builders of the paper-item catalog (:mod:`tracefl.report.catalog`): ``builder(results,
+Builders of the paper-item catalog (:mod:`tracefl.config.items`): ``builder(results,
 prefix, item)`` writes ``prefix.{pdf,png,csv}``. Per-round figures (2 and 5) are drawn
 by :mod:`tracefl.report.rounds_plot`.
 """
@@ -16,33 +16,36 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tracefl.report.catalog import Item  # noqa: E402
-from tracefl.report.results import RunResult  # noqa: E402
+from tracefl.config.items import Item  # noqa: E402
+from tracefl.report.results import SUMMARY_OF, RunResult  # noqa: E402
 from tracefl.report.seeds import HIGH, LOW, group_by_settings, summaries_by_setting  # noqa: E402
 from tracefl.report.summary import mean_ci95  # noqa: E402
-from tracefl.report.rounds_plot import Panel, legend_entries, plot_rounds, save_figure  # noqa: E402
+from tracefl.report.rounds_plot import CURVES, Panel, legend_entries, plot_round_panels, save_figure  # noqa: E402
 
 
 def figure2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 2: localization accuracy and global model accuracy per round, one panel per setting
     (the mean of its seeds with a 95% band)."""
-    return plot_rounds([Panel(runs) for runs in group_by_settings(results)], prefix)
+    return plot_round_panels([Panel(runs) for runs in group_by_settings(results)], prefix)
 
 
 def figure5(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Figure 5: scalability in rounds: per-round localization and model accuracy of long runs."""
-    return plot_rounds([Panel(runs) for runs in group_by_settings(results)], prefix)
+    return plot_round_panels([Panel(runs) for runs in group_by_settings(results)], prefix)
 
 
-#: Curves of the sweep plots (Figures 3 and 4): column, style, colour, label.
+def _sweep_curve(column: str, label_suffix: str = "") -> tuple[str, str, str, str]:
+    """A summary column drawn as the per-round figures draw the provenance column it averages."""
+    style, colour, label = CURVES[SUMMARY_OF[column]]
+    return column, style, colour, label + label_suffix
+
+
+#: Curves of the sweep plots (Figures 3 and 4): summary column, style, colour, label.
 SWEEP_CURVES = [
-    ("tracefl_pct", "o-", "tab:blue", "TraceFL accuracy (avg over rounds)"),
-    ("chance_pct", ":", "tab:blue", "chance (TraceFL)"),
-    ("top_holder_pct", "s-", "tab:green", "strict: top holder"),
-    ("top_holder_chance_pct", ":", "tab:green", "chance (top holder)"),
-    ("last_layer_top_holder_pct", "x--", "tab:purple", "last layer only (top holder)"),
-    ("label_count_top_holder_pct", "--", "tab:gray", "label count rule (top holder)"),
-    ("best_global_acc_pct", "^-", "tab:orange", "best global model accuracy"),
+    _sweep_curve("tracefl_pct", " (avg over rounds)"),
+    *(_sweep_curve(c) for c in ("chance_pct", "top_holder_pct", "top_holder_chance_pct", "last_layer_top_holder_pct",
+                                "label_count_top_holder_pct")),
+    ("best_global_acc_pct", CURVES["global_accuracy"][0], CURVES["global_accuracy"][1], "best global model accuracy"),
 ]
 
 

@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tracefl.models.catalog import display_name  # noqa: E402
-from tracefl.report.catalog import Item  # noqa: E402
+from tracefl.config.items import Item  # noqa: E402
+from tracefl.provenance.columns import LABEL_COUNT, LAST_LAYER, TRUTH_TRACED, scored_by  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
 from tracefl.report.rounds_plot import legend_entries, save_figure  # noqa: E402
 from tracefl.report.summary import mean_ci95  # noqa: E402
@@ -27,9 +28,9 @@ from tracefl.report.tables import write_table  # noqa: E402
 
 #: Method -> (provenance column it is scored by, name in the figure). FedDebug comes from feddebug.csv.
 METHODS = {
-    "tracefl": ("truth_traced", "TraceFL"),
-    "last_layer": ("truth_traced_last_layer", "last layer only"),
-    "label_count": ("truth_traced_label_count", "label count rule"),
+    "tracefl": (TRUTH_TRACED, "TraceFL"),
+    LAST_LAYER: (scored_by(TRUTH_TRACED, LAST_LAYER), "last layer only"),
+    LABEL_COUNT: (scored_by(TRUTH_TRACED, LABEL_COUNT), "label count rule"),
     "feddebug": (None, "FedDebug"),
 }
 #: A run that traced fewer planted inputs than this is inconclusive: shown, not averaged in.

@@ -17,6 +17,15 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tracefl.config import RunSpec  # noqa: E402
 from tracefl.models.catalog import display_name  # noqa: E402
+from tracefl.provenance.columns import (  # noqa: E402
+    LABEL_COUNT,
+    LABEL_HELD,
+    LABEL_HELD_CHANCE,
+    LAST_LAYER,
+    TOP_HOLDER,
+    TOP_HOLDER_CHANCE,
+    scored_by,
+)
 from tracefl.report.learned import inconclusive_note, is_conclusive, learned_threshold  # noqa: E402
 from tracefl.report.results import RunResult  # noqa: E402
 from tracefl.report.seeds import HIGH, LOW, aggregate_seeds  # noqa: E402
@@ -35,12 +44,12 @@ class Panel:
 
 #: Per-round curves drawn with a 95% band over seeds: column -> (style, colour, label).
 CURVES = {
-    "label_held": ("o-", "tab:blue", "TraceFL accuracy"),
-    "label_held_chance": (":", "tab:blue", "chance (TraceFL)"),
-    "top_holder": ("s-", "tab:green", "strict: top holder"),
-    "top_holder_chance": (":", "tab:green", "chance (top holder)"),
-    "top_holder_last_layer": ("x--", "tab:purple", "last layer only (top holder)"),
-    "top_holder_label_count": ("--", "tab:gray", "label count rule (top holder)"),
+    LABEL_HELD: ("o-", "tab:blue", "TraceFL accuracy"),
+    LABEL_HELD_CHANCE: (":", "tab:blue", "chance (TraceFL)"),
+    TOP_HOLDER: ("s-", "tab:green", "strict: top holder"),
+    TOP_HOLDER_CHANCE: (":", "tab:green", "chance (top holder)"),
+    scored_by(TOP_HOLDER, LAST_LAYER): ("x--", "tab:purple", "last layer only (top holder)"),
+    scored_by(TOP_HOLDER, LABEL_COUNT): ("--", "tab:gray", "label count rule (top holder)"),
     "global_accuracy": ("^-", "tab:orange", "Global model accuracy"),
 }
 
@@ -85,7 +94,7 @@ def save_figure(fig: plt.Figure, prefix: Path) -> None:
     plt.close(fig)
 
 
-def plot_rounds(panels: list[Panel], prefix: Path) -> pd.DataFrame:
+def plot_round_panels(panels: list[Panel], prefix: Path) -> pd.DataFrame:
     """Draw the panels into ``prefix.{pdf,png}`` and the per-run averages into ``prefix.csv``."""
     cols = min(4, max(1, len(panels)))
     rows = math.ceil(len(panels) / cols)

@@ -1,6 +1,6 @@
 """Tables I-III and the client-weighting ablation, each as CSV, Markdown and LaTeX.
 
-Builders of the paper-item catalog (:mod:`tracefl.report.catalog`): ``builder(results,
+Builders of the paper-item catalog (:mod:`tracefl.config.items`): ``builder(results,
 prefix, item)`` writes ``prefix.{csv,md,tex}`` with the item's caption.
 """
 
@@ -12,11 +12,20 @@ import pandas as pd
 
 from tracefl.data.scenarios import BACKDOOR, BACKDOOR_TARGET
 from tracefl.models.catalog import display_name
-from tracefl.report.catalog import Item
+from tracefl.config.items import Item
+from tracefl.provenance.columns import (
+    CORRECT,
+    DATA_SIZE,
+    LABEL_HELD,
+    LABEL_HELD_CHANCE,
+    TOP_HOLDER,
+    TOP_HOLDER_CHANCE,
+    scored_by,
+)
 from tracefl.report.results import RunResult
 from tracefl.report.learned import is_conclusive
 from tracefl.report.seeds import summaries_by_setting, with_interval, with_interval_columns
-from tracefl.report.summary import per_round, per_run
+from tracefl.report.summary import pct, per_round, per_run
 
 
 def write_table(table: pd.DataFrame, prefix: str | Path, caption: str) -> None:
@@ -74,15 +83,15 @@ def table3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     return table
 
 
-ABLATION_METRICS = ["label_held", "label_held_data_size", "label_held_chance",
-                    "top_holder", "top_holder_data_size", "top_holder_chance"]
+ABLATION_METRICS = [LABEL_HELD, scored_by(LABEL_HELD, DATA_SIZE), LABEL_HELD_CHANCE,
+                    TOP_HOLDER, scored_by(TOP_HOLDER, DATA_SIZE), TOP_HOLDER_CHANCE]
 
 
 def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Ablation of client weighting: each trace scored without (the artifact's default) and
     with data-size weighting p_k = n_k / sum n (paper Eq. 5-6), beside the chance levels."""
     def scored(r: RunResult) -> dict:
-        summary = per_run(per_round(r.provenance, r.rounds, "correct", ABLATION_METRICS), ABLATION_METRICS)
+        summary = per_run(per_round(r.provenance, r.rounds, CORRECT, ABLATION_METRICS), ABLATION_METRICS)
         return {
             "dataset": r.spec.data.display,
             "model": display_name(r.spec.model),
@@ -91,7 +100,7 @@ def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd
             "per_round": r.spec.clients_per_round,
             "rounds": r.spec.rounds,
             "traced_correct": summary["inputs_traced"],
-            **{f"{m}_pct": summary[f"{m}_pct"] for m in ABLATION_METRICS},
+            **{pct(m): summary[pct(m)] for m in ABLATION_METRICS},
             "conclusive": is_conclusive(r.spec.dataset, summary["last_global_accuracy_pct"]),
             "run_id": r.spec.run_id,
         }
