@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tracefl.audit.statistics import flag_clients, holm
 from tracefl.cli import main as cli
@@ -89,3 +90,36 @@ def test_audit_of_a_recorded_run_flags_the_faulty_client(faulty_run, tmp_path, c
 
 def test_audit_refuses_labels_without_inputs(faulty_run):
     assert cli(["audit", "--run-dir", str(faulty_run), "--model", "quickstart.task:Net", "--labels", "y.npy"]) != 0
+
+
+def test_reaggregation_with_nobody_excluded_is_the_recorded_global_model(faulty_run):
+    from tracefl.audit import repair
+    from tracefl.runs.checkpoint import read_global
+
+    for rnd in (1, 4):
+        replies = repair.recorded_replies(faulty_run, rnd)
+        state, recorded = repair.aggregate(replies, rnd), read_global(faulty_run, rnd)
+        assert set(state) == set(recorded)
+        for key in recorded:
+            torch.testing.assert_close(state[key], recorded[key], atol=1e-6, rtol=0)
+        without = repair.aggregate(replies, rnd, exclude=["1"])
+        assert not torch.allclose(without["fc2.weight"], recorded["fc2.weight"])
+
+
+def test_counterfactual_exclusion_and_robust_strategies_on_recorded_replies(faulty_run):
+    import quickstart_runs as q
+
+    from tracefl import load_run
+    from tracefl.audit import repair
+
+    x, y = q.load_test()
+    run = load_run(faulty_run, q.Net)
+    replies = repair.recorded_replies(faulty_run, 4)
+    table = repair.compare(replies, 4, repair.accuracy_of(run.template(), x, y),
+                           {"nobody": [], "oracle": ["1"]}, num_faulty=1, faulty=["1"])
+    acc = table.set_index("method")["accuracy"]
+    assert {"Krum", "MultiKrum", "FedMedian", "FedTrimmedAvg"} <= set(acc.index)
+    assert acc["oracle"] > acc["nobody"] + 0.1  # dropping the label flipper repairs the round
+    again = repair.compare(replies, 4, repair.accuracy_of(run.template(), x, y), {}, num_faulty=1)
+    # the replies are not consumed by the strategies (FedMedian pops arrays from what it reads)
+    assert again.set_index("method")["accuracy"].equals(acc.drop(["nobody", "oracle"]))
