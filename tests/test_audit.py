@@ -71,13 +71,17 @@ def test_audit_of_a_recorded_run_flags_the_faulty_client(faulty_run, tmp_path, c
     np.save(tmp_path / "y.npy", y.numpy())
     out = tmp_path / "audit.png"
     assert cli(["audit", "--run-dir", str(faulty_run), "--model", "quickstart.task:Net", "--inputs",
-                str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--out", str(out)]) == 0
+                str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--out", str(out), "--repair"]) == 0
     printed = capsys.readouterr().out
     assert "VERDICT: flagged 1" in printed
     table = pd.read_csv(tmp_path / "audit.csv", dtype={"client": str})
     assert table.loc[table["flagged"], "client"].tolist() == ["1"]
     assert {"correct_share", "misprediction_share", "chance_share"} <= set(table.columns)
     assert out.stat().st_size > 1000
+    repair = pd.read_csv(tmp_path / "repair.csv", dtype={"excluded": str}).set_index("method")
+    assert repair.loc["audit", "excluded"] == "1"
+    assert {"nobody", "label_count", "feddebug", "random", "Krum", "FedMedian"} <= set(repair.index)
+    assert repair.loc["audit", "accuracy"] > repair.loc["nobody", "accuracy"]
 
     from tracefl import load_run
 

@@ -246,6 +246,21 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
         print(audit.verdict())
         csv = audit.write(Path(args.out).with_name("audit.csv") if args.csv is None else args.csv)
         print(f"wrote {csv} and {plot_audit(audit, args.out)}")
+        if args.repair:
+            from tracefl.atomic import write_csv
+            from tracefl.audit.repair import repair_table
+
+            faulty: list[str] = []
+            if (Path(args.run_dir) / "job.json").is_file():
+                from tracefl.config.job import read_job
+
+                faulty = [str(f) for f in read_job(Path(args.run_dir) / "job.json").spec.faulty_ids]
+            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty)
+            print(f"\nround {run.rounds[-1]} re-aggregated from its recorded replies:")
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            out = Path(csv).with_name("repair.csv")
+            write_csv(table, out)
+            print(f"wrote {out}")
 
     p = sub.add_parser("audit", help="which clients are behind a recorded run's mistakes, over every round")
     p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
@@ -265,6 +280,9 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="audit.png", help="the heatmap (clients x rounds)")
     p.add_argument("--csv", default=None, help="the per-client table (default: audit.csv beside --out)")
+    p.add_argument("--repair", action="store_true",
+                   help="also re-aggregate the last round without the flagged clients, the other methods' picks and "
+                   "with Flower's robust strategies (repair.csv)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)")
     p.set_defaults(func=cmd_audit)

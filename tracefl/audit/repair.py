@@ -159,3 +159,25 @@ def feddebug_pick(client_models: Mapping[str, torch.nn.Module], input_shape: tup
     votes = pd.Series([c for flagged in result.flagged for c in flagged]).value_counts()
     return sorted(votes.index[:size].tolist(), key=client_order)
 
+
+
+def repair_table(run, audit, inputs: torch.Tensor, labels: torch.Tensor, rnd: int,
+                 faulty: Collection[str] = (), seed: int = 0) -> pd.DataFrame:
+    """Round ``rnd`` of a recorded run re-aggregated by every way of choosing whom to exclude
+    (nobody, the audit's flags, the label-count rule, FedDebug, a random pick of the same size,
+    the truly faulty clients when known) and by Flower's robust strategies."""
+    replies = recorded_replies(run.run_dir, rnd)
+    size = max(1, len(audit.flagged), len(faulty))
+    exclusions: dict[str, list[str]] = {"nobody": [], "audit": list(audit.flagged)}
+    meta = run.meta(rnd)
+    if audit.traces is not None and "label_counts" in meta:
+        counts = {c: {int(k): int(v) for k, v in m.items()} for c, m in meta["label_counts"].items()}
+        exclusions["label_count"] = label_count_pick(audit.traces[audit.traces["round"] == rnd], counts, size)
+    if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:  # FedDebug generates images
+        _, clients = run.models(rnd)
+        exclusions["feddebug"] = feddebug_pick(clients, tuple(inputs.shape[1:]), size, seed)
+    exclusions["random"] = random_pick(list(replies), size, seed)
+    if faulty:
+        exclusions["oracle"] = [str(f) for f in faulty]
+    return compare(replies, rnd, accuracy_of(run.template(), inputs, torch.as_tensor(labels).long()), exclusions,
+                   num_faulty=size, faulty=faulty)
