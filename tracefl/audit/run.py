@@ -87,7 +87,7 @@ def audit_run(
         explanation = run.explain(inputs, rnd, device=device, **trace_options)
         predicted = explanation.predicted.cpu()
         correct = (predicted == y).numpy()
-        traces.append(pd.DataFrame({"round": rnd, "predicted": predicted.numpy(), "correct": correct,
+        traces.append(pd.DataFrame({"round": rnd, "label": y.numpy(), "predicted": predicted.numpy(), "correct": correct,
                                     "client": explanation.traced}))
         participation.extend({"round": rnd, "client": c} for c in explanation.client_ids)
         per_round.append({"round": rnd, "accuracy": float(correct.mean()), "mispredictions": int((~correct).sum()),

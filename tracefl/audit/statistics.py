@@ -34,7 +34,7 @@ ALPHA = 0.05
 
 #: What the per-client tables are stratified by.
 STRATA = ["round"]
-#: Columns of a trace table: one row per traced input and round.
+#: Columns of a trace table: one row per traced input and round (the audit adds the true ``label``).
 TRACE_COLUMNS = ["round", "predicted", "correct", "client"]
 
 #: Per-client columns, in the order ``audit.csv`` writes them.
