@@ -119,9 +119,13 @@ def test_counterfactual_exclusion_and_robust_strategies_on_recorded_replies(faul
     x, y = q.load_test()
     run = load_run(faulty_run, q.Net)
     replies = repair.recorded_replies(faulty_run, 4)
+    # the flipper's "attack": every input predicted as its target class 0
+    attack = repair.accuracy_of(run.template(), x, torch.zeros_like(y))
     table = repair.compare(replies, 4, repair.accuracy_of(run.template(), x, y),
-                           {"nobody": [], "oracle": ["1"]}, num_faulty=1, faulty=["1"])
+                           {"nobody": [], "oracle": ["1"]}, num_faulty=1, faulty=["1"], attack=attack)
     acc = table.set_index("method")["accuracy"]
+    success = table.set_index("method")["attack_success"]
+    assert success["oracle"] < success["nobody"] - 0.2
     assert {"Krum", "MultiKrum", "FedMedian", "FedTrimmedAvg"} <= set(acc.index)
     assert acc["oracle"] > acc["nobody"] + 0.1  # dropping the label flipper repairs the round
     again = repair.compare(replies, 4, repair.accuracy_of(run.template(), x, y), {}, num_faulty=1)

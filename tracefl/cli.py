@@ -248,6 +248,7 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
         print(f"wrote {csv} and {plot_audit(audit, args.out)}")
         if args.repair:
             from tracefl.atomic import write_csv
+            from tracefl.audit.inputs import workflow_attack_set
             from tracefl.audit.repair import repair_table
 
             faulty: list[str] = []
@@ -255,7 +256,8 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
                 from tracefl.config.job import read_job
 
                 faulty = [str(f) for f in read_job(Path(args.run_dir) / "job.json").spec.faulty_ids]
-            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty)
+            attack = workflow_attack_set(args.run_dir, args.data_dir)
+            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty, attack_set=attack)
             print(f"\nround {run.rounds[-1]} re-aggregated from its recorded replies:")
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
             out = Path(csv).with_name("repair.csv")

@@ -38,12 +38,38 @@ def workflow_test_set(run_dir: str | Path, data_dir: str | Path | None = None) -
     if not (run_dir / JOB).is_file():
         raise InputError(f"{run_dir}: no {JOB}, so no server test set is known; give --inputs X --labels Y")
     spec = read_job(run_dir / JOB).spec
+    found = _dataset_dir(run_dir, spec.dataset, data_dir)
+    return server_tensors(spec.data, found, spec.max_server_samples, model=spec.model, max_length=spec.max_length)
+
+
+def workflow_attack_set(run_dir: str | Path, data_dir: str | Path | None = None) -> tuple[Inputs, int] | None:
+    """A backdoor run's triggered test inputs and the class the trigger aims at (the planted
+    scenario's, tracefl.data.scenarios); None for a run without a backdoor."""
+    from tracefl.config.job import read_job
+    from tracefl.data.scenarios import BACKDOOR, planted_test_sets
+    from tracefl.data.store import load_split
+    from tracefl.data.tensors import model_inputs
+
+    run_dir = Path(run_dir)
+    if not (run_dir / JOB).is_file():
+        return None
+    spec = read_job(run_dir / JOB).spec
+    if spec.scenario != BACKDOOR:
+        return None
+    folder = _dataset_dir(run_dir, spec.dataset, data_dir)
+    x_raw, y_raw = load_split(str(folder), "test")
+    n = spec.max_server_samples
+    (planted,) = planted_test_sets(spec.scenario, x_raw[:n], y_raw[:n], spec.data.kind)
+    return model_inputs(planted.x, spec.data, spec.model, spec.max_length), planted.expected
+
+
+def _dataset_dir(run_dir: Path, dataset: str, data_dir: str | Path | None) -> Path:
     candidates = [Path(data_dir)] if data_dir else [
-        Path("resources/datasets") / spec.dataset,
-        run_dir.resolve().parents[2] / "resources" / "datasets" / spec.dataset,
+        Path("resources/datasets") / dataset,
+        run_dir.resolve().parents[2] / "resources" / "datasets" / dataset,
     ]
     found = next((p for p in candidates if p.is_dir()), None)
     if found is None:
-        raise InputError(f"no dataset folder for {spec.dataset} (looked in {', '.join(map(str, candidates))}); "
+        raise InputError(f"no dataset folder for {dataset} (looked in {', '.join(map(str, candidates))}); "
                          "give --data-dir")
-    return server_tensors(spec.data, found, spec.max_server_samples, model=spec.model, max_length=spec.max_length)
+    return found

@@ -162,10 +162,12 @@ def feddebug_pick(client_models: Mapping[str, torch.nn.Module], input_shape: tup
 
 
 def repair_table(run, audit, inputs: torch.Tensor, labels: torch.Tensor, rnd: int,
-                 faulty: Collection[str] = (), seed: int = 0) -> pd.DataFrame:
+                 faulty: Collection[str] = (), seed: int = 0,
+                 attack_set: tuple[torch.Tensor, int] | None = None) -> pd.DataFrame:
     """Round ``rnd`` of a recorded run re-aggregated by every way of choosing whom to exclude
     (nobody, the audit's flags, the label-count rule, FedDebug, a random pick of the same size,
-    the truly faulty clients when known) and by Flower's robust strategies."""
+    the truly faulty clients when known) and by Flower's robust strategies. ``attack_set``:
+    a backdoor's triggered inputs and target class; its success rate is the share predicted as the target."""
     replies = recorded_replies(run.run_dir, rnd)
     size = max(1, len(audit.flagged), len(faulty))
     exclusions: dict[str, list[str]] = {"nobody": [], "audit": list(audit.flagged)}
@@ -179,5 +181,9 @@ def repair_table(run, audit, inputs: torch.Tensor, labels: torch.Tensor, rnd: in
     exclusions["random"] = random_pick(list(replies), size, seed)
     if faulty:
         exclusions["oracle"] = [str(f) for f in faulty]
+    attack = None
+    if attack_set is not None:
+        triggered, target = attack_set
+        attack = accuracy_of(run.template(), triggered, torch.full((len(triggered),), int(target)))
     return compare(replies, rnd, accuracy_of(run.template(), inputs, torch.as_tensor(labels).long()), exclusions,
-                   num_faulty=size, faulty=faulty)
+                   num_faulty=size, faulty=faulty, attack=attack)
