@@ -31,3 +31,16 @@ def test_a_guard_that_only_watches_changes_nothing():
     plain = q.run(lambda s: s, (), 3)
     watched, guard = _run((), exclude=False, rounds=3)
     assert watched == plain and guard.excluded == {} and len(guard.decisions) == 3
+
+
+def test_excluding_refuses_strategies_that_keep_state_when_they_aggregate():
+    import pytest
+    import torch
+    from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, FedAdam, FedAvg
+
+    x, y = q.load_test()
+    for strategy in (FedAdam(), DifferentialPrivacyServerSideFixedClipping(FedAvg(), 0.1, 1.0, 5)):
+        with pytest.raises(ValueError, match="aggregate a round twice"):
+            AuditGuard(strategy, q.Net, x[:10], y[:10], exclude=True)
+        AuditGuard(strategy, q.Net, x[:10], y[:10], exclude=False)
+    AuditGuard(FedAvg(), q.Net, x[:10], torch.as_tensor(y[:10]), exclude=True)

@@ -9,6 +9,11 @@ share of the traced mistakes against its share of the traced correct predictions
 Holm) and logs the verdict. With ``exclude=True`` a client flagged for the first time is
 dropped: the round is aggregated again without it, and later rounds neither send it
 instructions nor aggregate its replies. Every decision is in ``decisions`` and the log.
+
+Re-aggregating calls the strategy's ``aggregate_train`` a second time for the round, so
+``exclude=True`` refuses strategies whose aggregation keeps state or draws noise (server
+momentum: FedAvgM, FedAdam, FedYogi, FedAdagrad, QFedAvg; DP wrappers: a second noisy release):
+wrap those with ``exclude=False`` to audit and log only.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ class AuditGuard(Strategy):
     def __init__(self, strategy: Strategy, model: Callable[[], nn.Module], inputs: torch.Tensor, labels: torch.Tensor,
                  *, exclude: bool = False, alpha: float = ALPHA, client_key: str = CLIENT_KEY,
                  **trace_options: Any) -> None:
+        if exclude and (stateful := _stateful(strategy)):
+            raise ValueError(f"AuditGuard(exclude=True) would aggregate a round twice; {stateful} keeps state or "
+                             "draws noise when it aggregates. Use exclude=False (audit and log only)")
         self.strategy = strategy
         self.factory = model
         self.inputs, self.labels = inputs, torch.as_tensor(labels).long()
@@ -122,3 +130,17 @@ class AuditGuard(Strategy):
         self._participation.extend({"round": server_round, "client": c} for c in clients)
         table = flag_clients(pd.concat(self._traces, ignore_index=True), pd.DataFrame(self._participation), self.alpha)
         return table.loc[table["flagged"], "client"].tolist()
+
+
+#: Strategies whose ``aggregate_train`` changes their state or draws noise.
+_STATEFUL = ("FedAvgM", "FedAdam", "FedYogi", "FedAdagrad", "FedOpt", "QFedAvg", "DifferentialPrivacy")
+
+
+def _stateful(strategy: Strategy) -> str | None:
+    """The name of a stateful strategy in ``strategy`` or the strategies it wraps, else None."""
+    while strategy is not None:
+        for cls in type(strategy).__mro__:
+            if cls.__name__.startswith(_STATEFUL):
+                return type(strategy).__name__
+        strategy = getattr(strategy, "strategy", None)
+    return None
