@@ -1,7 +1,7 @@
 """Auditing a recorded run: which clients are behind the global model's mistakes, over every
 round (``audit_run``), and what excluding them would have bought (``counterfactual``).
 
-``statistics`` holds the test (one-sided Fisher exact per client, Holm-corrected), ``run``
+``statistics`` holds the test (per client, one-sided Mantel-Haenszel over rounds, Holm), ``run``
 the traces behind it, ``plot`` the heatmap, ``repair`` the re-aggregation of recorded rounds.
 """
 
