@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -92,3 +93,16 @@ def test_retraining_without_a_client_equals_the_counterfactual_round(tmp_path):
     real = load_file(retrained / "0002/global.safetensors")
     for key in real:
         torch.testing.assert_close(counterfactual[key], real[key], atol=1e-5, rtol=0)
+
+    # The audit of the original run on its server test set (the model from its job.json) names
+    # the flipper, and the counterfactual rows know it as the oracle.
+    from tracefl.config.job import Job
+
+    job = Job(spec, preset.provenance, preset.simulation)
+    (tmp_path / "original" / "job.json").write_text(job.to_json())  # as the workflow's job_file rule writes it
+    out = tmp_path / "audit" / "audit.png"
+    _cli("audit", "--run-dir", str(tmp_path / "original"), "--data-dir", str(data), "--out", str(out), "--repair")
+    audit = pd.read_csv(out.with_name("audit.csv"), dtype={"client": str})
+    assert audit.loc[audit["flagged"], "client"].tolist() == ["0"]
+    repaired = pd.read_csv(out.with_name("repair.csv"), dtype={"excluded": str}).set_index("method")
+    assert repaired.loc["oracle", "excluded"] == "0" and repaired.loc["oracle", "recall"] == 1.0
