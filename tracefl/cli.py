@@ -226,7 +226,9 @@ def _parse_select(text: str) -> list[int]:
 
 def _add_explain_args(p: argparse.ArgumentParser) -> None:
     """The ``explain`` verb's options (one place, so that other verbs' edits merge cleanly)."""
+    from tracefl.cli_args import at_least, from_zero
     from tracefl.explain.describe import FORMATS
+    from tracefl.models.device import DEVICES
 
     p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
     p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
@@ -282,6 +284,82 @@ def cmd_schema(args: argparse.Namespace) -> None:
 
 THREADS_HELP = "CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)"
 JOB = "results/runs/RUN/job.json"
+
+
+def add_audit_verb(sub: argparse._SubParsersAction) -> None:
+    """``audit``: which clients are behind a recorded run's mistakes, over every round (tracefl.audit)."""
+
+    def cmd_audit(args: argparse.Namespace) -> None:
+        from tracefl.audit.inputs import read_labels, workflow_test_set
+        from tracefl.audit.plot import plot_audit
+        from tracefl.explain import load_run
+        from tracefl.explain.inputs import read_inputs
+
+        if (args.inputs is None) != (args.labels is None):
+            raise ConfigError("give --inputs and --labels together (or neither, for a workflow run's server test set)")
+        kwargs = _json(args.model_kwargs, "--model-kwargs") if args.model_kwargs else None
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise ConfigError("--model-kwargs must be a JSON object of keyword arguments")
+        run = load_run(args.run_dir, args.model, kwargs)
+        if args.inputs is None:
+            inputs, labels = workflow_test_set(args.run_dir, args.data_dir)
+        else:
+            model = run.template() if args.tokenizer else None
+            inputs = read_inputs(args.inputs, args.tokenizer, args.max_length, args.text_column, model)
+            labels = read_labels(args.labels)
+        audit = run.audit(inputs, labels, device=args.device, alpha=args.alpha,
+                          layer_decay=args.layer_decay, client_weighting=args.client_weighting)
+        print(audit.verdict())
+        csv = audit.write(Path(args.out).with_name("audit.csv") if args.csv is None else args.csv)
+        print(f"wrote {csv} and {plot_audit(audit, args.out)}")
+        if args.repair:
+            from tracefl.atomic import write_csv
+            from tracefl.audit.inputs import workflow_attack_set
+            from tracefl.audit.repair import repair_table
+
+            faulty: list[str] = []
+            if (Path(args.run_dir) / "job.json").is_file():
+                from tracefl.config.job import read_job
+
+                faulty = [str(f) for f in read_job(Path(args.run_dir) / "job.json").spec.faulty_ids]
+            attack = workflow_attack_set(args.run_dir, args.data_dir)
+            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty, attack_set=attack)
+            print(f"\nround {run.rounds[-1]} re-aggregated from its recorded replies:")
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            out = Path(csv).with_name("repair.csv")
+            write_csv(table, out)
+            print(f"wrote {out}")
+
+    from tracefl.cli_args import add_verb, at_least, from_zero
+    from tracefl.models.device import DEVICES
+
+    p = add_verb(sub, "audit", "which clients are behind a recorded run's mistakes, over every round",
+                 "python -m tracefl audit --run-dir results/runs/RUN --repair")
+    p.add_argument("--run-dir", required=True, help="a run recorded by ProvenanceRecorder or by this workflow")
+    p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
+                   help="function returning the run's (untrained) model; default: the run's job.json")
+    p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the factory")
+    p.add_argument("--inputs", default=None, help="labelled validation inputs: .npy/.pt tensors, or .csv/.txt texts "
+                   "with --tokenizer (default: a workflow run's server test set)")
+    p.add_argument("--labels", default=None, help=".npy/.pt: one class id per input")
+    p.add_argument("--data-dir", default=None, help="a workflow run's dataset folder (default: resources/datasets/DATASET)")
+    p.add_argument("--tokenizer", default=None, help="for texts: a project text model, a tokenizer folder or a hub id")
+    p.add_argument("--max-length", type=at_least(1), default=128, help="tokens per text")
+    p.add_argument("--text-column", default="text", help="the CSV column that holds the texts")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error of the per-client tests (Holm)")
+    p.add_argument("--layer-decay", type=from_zero(float), default=DEFAULT_LAYER_DECAY,
+                   help="weight of a layer relative to the next one (1: all layers alike)")
+    p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS,
+                   help="weigh clients by their number of examples (data_size) or not (none)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
+    p.add_argument("--out", default="audit.png", help="the heatmap (clients x rounds)")
+    p.add_argument("--csv", default=None, help="the per-client table (default: audit.csv beside --out)")
+    p.add_argument("--repair", action="store_true",
+                   help="also re-aggregate the last round without the flagged clients, the other methods' picks and "
+                   "with Flower's robust strategies (repair.csv)")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
+    p.set_defaults(func=cmd_audit)
+
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -396,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="write workflow/schemas/ instead of printing")
     p.set_defaults(func=cmd_schema)
 
+    add_audit_verb(sub)
+
     # Listed for --help only: main() hands `bench ...` to tracefl.bench's own parser.
     add_verb(sub, "bench", "time the batched engine against the per-input reference (bench --help)",
              "python -m tracefl bench --help")
@@ -403,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Verbs that compute with torch: their threads follow ``--threads`` (``--cpus`` for training).
-COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain")
+COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 AUTO = "auto"
 # Settings added after run ids were first published: left out of to_dict (and so of
 # the id's hash) while they hold their default, so existing runs keep their ids.
-_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE, "scenario": NONE}
+_OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE, "scenario": NONE,
+                       "exclude_clients": [], "exclude_from_round": 1}
 # Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
 DATASET_SPEC_KEY = "dataset_spec"
 
@@ -69,6 +70,12 @@ class RunSpec:
     label_flip: tuple[tuple[int, int], ...] = setting(
         (), schema={"type": "object", "additionalProperties": _int(0)}, doc="source label -> target label"
     )
+    # Retraining without clients (an audit's flags, tracefl.audit): from round exclude_from_round
+    # on they are never sampled; earlier rounds are those of the run without the setting.
+    exclude_clients: tuple[int, ...] = setting(
+        (), schema={"type": "array", "items": _int(0)}, doc="client ids never sampled from exclude_from_round on"
+    )
+    exclude_from_round: int = setting(1, schema=_int(1), doc="the first round without exclude_clients")
     dp_noise: float = setting(0.0, schema={"type": "number", "minimum": 0}, doc="DP noise multiplier")
     dp_clip: float = setting(0.0, schema={"type": "number", "minimum": 0}, doc="DP clipping norm")
     # Text models: tokens per input after truncation/padding (ignored for images).
@@ -149,6 +156,7 @@ class RunSpec:
         """The settings (what the run id hashes)."""
         data = {f.name: getattr(self, f.name) for f in setting_fields(type(self))}
         data["faulty_clients"] = list(self.faulty_clients)
+        data["exclude_clients"] = list(self.exclude_clients)
         data["label_flip"] = {str(k): v for k, v in self.label_flip}
         for key, default in _OMITTED_AT_DEFAULT.items():
             if data[key] == default:
@@ -178,8 +186,9 @@ class RunSpec:
             if values.get(key, AUTO) is None:
                 values.pop(key)
         check_fields(values, cls, where)
-        if "faulty_clients" in values:
-            values["faulty_clients"] = tuple(int(c) for c in values["faulty_clients"])
+        for key in ("faulty_clients", "exclude_clients"):
+            if key in values:
+                values[key] = tuple(int(c) for c in values[key])
         if "label_flip" in values:
             values["label_flip"] = _flip_pairs(values["label_flip"], where)
         for key in ("alpha", "lr", "dp_noise", "dp_clip"):
@@ -251,6 +260,17 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
     for client in spec.faulty_clients:
         if not 0 <= client < spec.num_clients:
             raise bad("faulty_clients", f"client ids must be between 0 and {spec.num_clients - 1}")
+    for client in spec.exclude_clients:
+        if not 0 <= client < spec.num_clients:
+            raise bad("exclude_clients", f"client ids must be between 0 and {spec.num_clients - 1}")
+    kept = spec.num_clients - len(set(spec.exclude_clients))
+    if kept < 1:
+        raise bad("exclude_clients", "excludes every client; keep at least one")
+    if spec.dp_clip > 0 and kept < spec.clients_per_round:
+        raise bad("exclude_clients", f"with DP the noise is sized for clients_per_round ({spec.clients_per_round}) "
+                                     f"participants; only {kept} clients would be left")
+    if spec.exclude_from_round > spec.rounds:
+        raise bad("exclude_from_round", f"must be <= rounds ({spec.rounds})")
     for src, dst in spec.label_flip:
         if not (0 <= src < dataset.num_classes and 0 <= dst < dataset.num_classes):
             raise bad("label_flip", f"labels must be between 0 and {dataset.num_classes - 1}")

@@ -188,6 +188,13 @@ class RecordedRun:
             explanations = [e.subset(keep, f"mispredicted in round {explanations[-1].round}") for e in explanations]
         return explanations if round == "all" else explanations[0]
 
+    def audit(self, inputs: Inputs, labels: Any, device: str = "auto", **options: Any) -> Any:
+        """Audit every round on labelled ``inputs``: which clients are behind the mistakes
+        (:func:`tracefl.audit.run.audit_run`, which this delegates to)."""
+        from tracefl.audit.run import audit_run
+
+        return audit_run(self, inputs, labels, device=device, **options)
+
     def _check_round(self, rnd: int) -> None:
         if rnd not in self.rounds:
             raise InputError(f"{self.run_dir}: no round {rnd}; recorded rounds: {_span(self.rounds)}")

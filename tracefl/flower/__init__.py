@@ -6,6 +6,7 @@ the app is :mod:`tracefl.steps.train`.
 ``from tracefl.flower import ProvenanceRecorder`` is the public part.
 """
 
+from tracefl.flower.guard import AuditGuard
 from tracefl.flower.recorder import ProvenanceRecorder, RecordedReply, label_counts_metric
 
-__all__ = ["ProvenanceRecorder", "RecordedReply", "label_counts_metric"]
+__all__ = ["AuditGuard", "ProvenanceRecorder", "RecordedReply", "label_counts_metric"]

@@ -30,17 +30,23 @@ def sample_participants(available: list[str], per_round: int, seed: int, rnd: in
 class SeededFedAvg(FedAvg):
     """FedAvg that samples participants by seed and aggregates them in partition-id order."""
 
-    def __init__(self, node_of_client: dict[str, int], clients_per_round: int, seed: int) -> None:
+    def __init__(self, node_of_client: dict[str, int], clients_per_round: int, seed: int,
+                 excluded: tuple[int, ...] = (), exclude_from_round: int = 1) -> None:
         super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=1)
         self.node_of_client = node_of_client
         self.clients_per_round = clients_per_round
         self.seed = seed
+        # Retraining without clients: from ``exclude_from_round`` on they are never sampled.
+        self.excluded = {str(c) for c in excluded}
+        self.exclude_from_round = exclude_from_round
         self.last_participants: list[str] = []
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         available = sorted(self.node_of_client, key=int)
+        if server_round >= self.exclude_from_round:
+            available = [c for c in available if c not in self.excluded]
         self.last_participants = sample_participants(available, self.clients_per_round, self.seed, server_round)
         config["server-round"] = server_round
         record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
@@ -64,7 +70,7 @@ def _reply_order(msg: Message) -> tuple[int, int]:
 
 def make_strategy(spec: RunSpec, node_of_client: dict[str, int]) -> Strategy:
     """Seeded FedAvg, wrapped in Flower's server-side DP when the run asks for it."""
-    inner = SeededFedAvg(node_of_client, spec.clients_per_round, spec.seed)
+    inner = SeededFedAvg(node_of_client, spec.clients_per_round, spec.seed, spec.exclude_clients, spec.exclude_from_round)
     if spec.dp_clip > 0:
         return DifferentialPrivacyServerSideFixedClipping(
             inner,
