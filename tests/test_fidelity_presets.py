@@ -63,3 +63,16 @@ def test_hf_trainer_optimiser_has_no_weight_decay_and_clips_the_gradient_norm(mo
                     device=torch.device("cpu"))
         assert len(norms) == steps
         assert all(n <= 1.0 + 1e-5 for n in norms)
+
+
+def test_fidelity_page_lists_what_the_presets_resolve_to(tmp_path):
+    from tracefl.config.fidelity import PAGE, render
+
+    page = (ROOT / PAGE).read_text()
+    assert render(page, ROOT) == page, "docs/fidelity.md is stale: run python -m tracefl fidelity --write"
+    # ... and the check can fail: a changed preset changes the page.
+    (tmp_path / "config").mkdir()
+    text = (ROOT / "config/experiments.yaml").read_text().replace("max_mispredictions: 10\n", "max_mispredictions: 11\n")
+    (tmp_path / "config/experiments.yaml").write_text(text)
+    changed = render(page, tmp_path)
+    assert changed != page and "| max mispredictions | 11 | 100 |" in changed

@@ -220,6 +220,19 @@ def cmd_schema(args: argparse.Namespace) -> None:
         print(text, end="")
 
 
+def cmd_fidelity(args: argparse.Namespace) -> None:
+    """Regenerate (or check) the presets' columns of docs/fidelity.md."""
+    from tracefl.config.fidelity import PAGE, render, write
+
+    root = Path(__file__).resolve().parents[1]
+    if args.write:
+        print(f"wrote {write(root)}")
+    elif render((root / PAGE).read_text(), root) != (root / PAGE).read_text():
+        raise SystemExit(f"{PAGE} is stale: run python -m tracefl fidelity --write")
+    else:
+        print(f"{PAGE} matches the presets")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracefl", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -322,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("--by", default="model", choices=("step", "model", "dataset", "run"))
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("fidelity", help="regenerate (--write) or check docs/fidelity.md's preset columns")
+    p.add_argument("--write", action="store_true")
+    p.set_defaults(func=cmd_fidelity)
 
     p = sub.add_parser("schema", help="print the config's JSON schema (--write: into workflow/schemas)")
     p.add_argument("--write", action="store_true")
