@@ -19,7 +19,7 @@ from tracefl.data.store import load_split
 from tracefl.flower.client_app import make_client_app
 from tracefl.flower.inline import run_inline
 from tracefl.flower.server_app import make_server_app
-from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.checkpoint import completed_rounds, export_final_model
 from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
 from tracefl.runs.rounds import write_rounds_table
 from tracefl.threads import available_cpus
@@ -117,11 +117,13 @@ def start_or_resume(spec: RunSpec, dataset_dir: str | Path, partition_path: str 
 
 
 def finish_training(spec: RunSpec, run_dir: str | Path) -> pd.DataFrame:
-    """``rounds.csv`` once every round is on disk (the training step's output); an error otherwise."""
+    """``rounds.csv`` once every round is on disk (the training step's output), with the last
+    round's global model exported beside it (``final_model.safetensors`` / ``.pt``); an error otherwise."""
     done = completed_rounds(run_dir)
     if len(done) < spec.rounds:
         raise RuntimeError(
             f"training of {spec.run_id} stopped after {len(done)} of {spec.rounds} rounds; see the log above. "
             "Re-running resumes from the last complete round."
         )
+    export_final_model(run_dir, spec.rounds)
     return write_rounds_table(run_dir)
