@@ -70,6 +70,6 @@ def export_final_model(run_dir: str | Path, rnd: int) -> tuple[Path, Path]:
     out = Path(run_dir)
     with replacing(out / f"{FINAL_MODEL}.safetensors") as tmp:
         save_file(state, str(tmp))
-    with replacing(out / f"{FINAL_MODEL}.pt") as tmp:
-        torch.save(state, tmp)
+    with replacing(out / f"{FINAL_MODEL}.pt") as tmp, open(tmp, "wb") as handle:
+        torch.save(state, handle)  # a handle, not the temporary name: the archive is named "archive"
     return out / f"{FINAL_MODEL}.safetensors", out / f"{FINAL_MODEL}.pt"
