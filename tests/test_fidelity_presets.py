@@ -76,3 +76,18 @@ def test_fidelity_page_lists_what_the_presets_resolve_to(tmp_path):
     (tmp_path / "config/experiments.yaml").write_text(text)
     changed = render(page, tmp_path)
     assert changed != page and "| max mispredictions | 11 | 100 |" in changed
+
+
+def test_provenance_rounds_chooses_the_traced_rounds_and_bad_values_stop_with_one_line():
+    import pytest
+
+    from tracefl.config import ConfigError, ProvenanceSettings
+
+    assert ProvenanceSettings().traced([1, 2, 3]) == [1, 2, 3]  # default: every round
+    chosen = ProvenanceSettings.from_mapping({"provenance_rounds": [3, 1]})
+    assert chosen.traced([1, 2, 3]) == [1, 3] and chosen.to_dict()["provenance_rounds"] == [1, 3]
+    assert ProvenanceSettings.from_mapping(chosen.to_dict()) == chosen  # through the job file
+    for bad in ([0], [], "1,2"):
+        with pytest.raises(ConfigError) as err:
+            ProvenanceSettings.from_mapping({"provenance_rounds": bad})
+        assert "provenance_rounds" in str(err.value) and "\n" not in str(err.value)
