@@ -84,7 +84,7 @@ def test_shipped_configs_satisfy_the_schema():
     [
         (("presets", "quick", "defaults", "alpha"), 0, "presets.quick.defaults.alpha = 0 is not allowed; allowed: a number > 0"),
         (("presets", "quick", "defaults", "num_clients"), 0, "presets.quick.defaults.num_clients = 0 is not allowed; allowed: an integer >= 1"),
-        (("presets", "quick", "defaults", "optimizer"), "lbfgs", "allowed: one of auto, adam, adamw, sgd"),
+        (("presets", "quick", "defaults", "optimizer"), "lbfgs", "allowed: one of auto, adam, adamw, hf-trainer, sgd"),
         (("presets", "quick", "defaults", "lr"), "fast", "lr = 'fast' is not allowed; allowed: 'auto' or a number > 0"),
         (("presets", "quick", "defaults", "colour"), "red", "unknown key 'colour' in presets.quick.defaults; allowed: alpha,"),
         (("presets", "quick", "figure4", 0, "dp_noise"), -0.5, "presets.quick.figure4[0].dp_noise = -0.5 is not allowed; allowed: a number >= 0"),

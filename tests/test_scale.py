@@ -32,7 +32,10 @@ def test_smoke_keeps_every_item_dataset_family_fault_and_dp_setting_of_the_paper
             assert b.num_clients == smoke_clients(a.num_clients) <= 200
             assert b.clients_per_round / b.num_clients == a.clients_per_round / a.num_clients  # sampling fraction
     # the Table III sweep over clients is still a sweep, and every paper dataset and architecture runs
-    assert [smoke.runs[r].num_clients for r in smoke.items["table3"]] == [40, 80, 120, 160, 200]
+    # (then the per-round sweep of 20-50 clients out of 400: still four fractions of one total)
+    table3 = [smoke.runs[r] for r in smoke.items["table3"]]
+    assert [s.num_clients for s in table3] == [40, 80, 120, 160, 200, 80, 80, 80, 80]
+    assert len({s.clients_per_round for s in table3[5:]}) == 4
     assert {s.dataset for s in smoke.runs.values()} == {s.dataset for s in full.runs.values()}
     assert {s.model for s in smoke.runs.values()} == {"resnet18", "densenet121", "tiny-bert", "tiny-gpt"}
     assert smoke.simulation.backend == "inline" and full.simulation.backend == "ray"

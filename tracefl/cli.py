@@ -282,6 +282,20 @@ def cmd_schema(args: argparse.Namespace) -> None:
         print(text, end="")
 
 
+def cmd_fidelity(args: argparse.Namespace) -> None:
+    """Regenerate (or check) the presets' columns of docs/fidelity.md."""
+    from tracefl.config.fidelity import PAGE, render, write
+
+    root = Path(__file__).resolve().parents[1]
+    if args.write:
+        print(f"wrote {write(root)}")
+    elif render((root / PAGE).read_text(), root) != (root / PAGE).read_text():
+        raise InputError(f"{PAGE} is stale: run python -m tracefl fidelity --write")
+    else:
+        print(f"{PAGE} matches the presets")
+
+
+
 THREADS_HELP = "CPU threads of torch/OpenMP (default: SLURM's cpus per task, else every CPU this process may use)"
 JOB = "results/runs/RUN/job.json"
 
@@ -468,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="the results folder (its benchmarks/ are read)")
     p.add_argument("--by", default="model", choices=("step", "model", "dataset", "run"), help="what to sum by")
     p.set_defaults(func=cmd_profile)
+
+    p = add_verb(sub, "fidelity", "regenerate (--write) or check docs/fidelity.md's preset columns",
+                 "python -m tracefl fidelity --write")
+    p.add_argument("--write", action="store_true", help="rewrite the page instead of checking it")
+    p.set_defaults(func=cmd_fidelity)
 
     p = add_verb(sub, "schema", "print the config's JSON schema (--write: into workflow/schemas)",
                  "python -m tracefl schema --write")

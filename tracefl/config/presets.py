@@ -97,12 +97,13 @@ def unavailable(spec: RunSpec) -> str | None:
     return unavailable_reason(spec.model)
 
 
-def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset:
+def resolve_preset(config: Mapping[str, Any], name: str | None = None, *, every_entry: bool = False) -> Preset:
     """Expand ``config`` (the parsed experiments.yaml) into the runs of one preset.
 
     The config's shape is checked first (one line naming the key). An entry with
     ``optional: true`` is left out (and listed in ``Preset.skipped``) when its local
-    data file or its model's package is not on this machine.
+    data file or its model's package is not on this machine; ``every_entry`` keeps every entry
+    whatever this machine has (what the preset *says*, as docs/fidelity.md lists it).
     """
     check_config(config)
     skipped: list[str] = []
@@ -130,8 +131,8 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
                     raise ConfigError(f"{where}: scale is chosen for the whole preset (top-level key scale, "
                                       "e.g. --config scale=smoke), not per run")
                 spec = RunSpec.from_mapping(scaled_entry({**defaults, **values}, scale), where=where, datasets=local)
-                reason = unavailable(spec)
-                if not reason and optional and spec.dataset not in sources:
+                reason = None if every_entry else unavailable(spec)
+                if not reason and optional and not every_entry and spec.dataset not in sources:
                     from tracefl.data.sources import hub_unavailable_reason
 
                     reason = hub_unavailable_reason(spec.data)

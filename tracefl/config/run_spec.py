@@ -28,7 +28,7 @@ from tracefl.models.catalog import (
     training_defaults,
 )
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "hf-trainer", "sgd")
 AUTO = "auto"
 # Settings added after run ids were first published: left out of to_dict (and so of
 # the id's hash) while they hold their default, so existing runs keep their ids.

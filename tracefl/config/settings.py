@@ -42,15 +42,32 @@ class ProvenanceSettings:
                                     doc="client score weighting (paper Eq. 5-6)")
     chunk_size: int | None = setting(DEFAULT_CHUNK_SIZE, schema={"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]},
                                      doc="inputs per forward/backward pass (null: all at once)")
+    # The rounds traced, e.g. [1, 2] (the seed baseline's provenance-rounds); a listed round past a
+    # run's last is not traced for that run.
+    provenance_rounds: tuple[int, ...] | None = setting(
+        None, schema={"anyOf": [{"type": "null"}, {"type": "array", "items": {"type": "integer", "minimum": 1},
+                                                   "minItems": 1, "uniqueItems": True}]},
+        doc="rounds traced (null: every round)",
+    )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], where: str = "provenance") -> "ProvenanceSettings":
         check_keys(data, cls, where)
         check_fields(data, cls, where)
+        data = dict(data)
+        if data.get("provenance_rounds") is not None:
+            data["provenance_rounds"] = tuple(sorted(int(r) for r in data["provenance_rounds"]))
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if out["provenance_rounds"] is not None:
+            out["provenance_rounds"] = list(out["provenance_rounds"])
+        return out
+
+    def traced(self, rounds: list[int]) -> list[int]:
+        """The completed ``rounds`` this setting traces."""
+        return rounds if self.provenance_rounds is None else [r for r in rounds if r in self.provenance_rounds]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ step does under Snakemake: same settings, same models. Afterwards the workflow's
 Run-config keys: ``config`` (the experiments file), ``preset`` (empty: the file's
 default), ``run`` (a run id as ``python -m tracefl status`` lists them; empty: the
 preset's first run), ``root`` (the folder that relative paths start from; empty: the
-ServerApp's working directory).
+ServerApp's working directory). Every other key is a run setting in kebab-case that
+overrides the chosen run's (``flwr run . --run-config "dataset='cifar10' dirichlet-alpha=0.1"``;
+``dirichlet-alpha`` is the seed baseline's name of ``alpha``): the overridden run is checked by
+the same checks as a config entry (one line naming the key) and is a new run id. List- and
+map-valued settings are given as YAML text (``faulty-clients='[0]'``). Overriding ``model``
+alone resets ``lr`` and ``optimizer`` to ``auto`` (the new model family's defaults).
 """
 
 from __future__ import annotations
@@ -24,11 +29,43 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
+import yaml
+
 from tracefl.config import ConfigError, RunSpec, SimulationSettings, load_preset
+from tracefl.config.fields import setting_fields
 from tracefl.config.job import Job
 from tracefl.runs import layout
 
 RUN_CONFIG_KEYS = ("config", "preset", "run", "root")
+# The seed baseline's run-config names that differ from ours.
+ALIASES = {"dirichlet-alpha": "alpha"}
+_YAML_VALUED = ("faulty_clients", "label_flip")
+
+
+def run_setting_names() -> list[str]:
+    """The run settings a run config may override, in kebab-case."""
+    return [f.name.replace("_", "-") for f in setting_fields(RunSpec)]
+
+
+def overrides_of(run_config: dict) -> dict[str, object]:
+    """The run-setting overrides in ``run_config`` (snake_case keys); unknown keys fail with one line."""
+    settings = set(run_setting_names())
+    unknown = sorted(k for k in run_config if k not in RUN_CONFIG_KEYS and k not in settings and k not in ALIASES)
+    if unknown:
+        raise ConfigError(f"run config: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(RUN_CONFIG_KEYS)} "
+                          f"or a run setting in kebab-case ({', '.join(sorted(settings))}, dirichlet-alpha)")
+    out: dict[str, object] = {}
+    for key, value in run_config.items():
+        if key in RUN_CONFIG_KEYS:
+            continue
+        name = ALIASES.get(key, key).replace("-", "_")
+        if name in _YAML_VALUED and isinstance(value, str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ConfigError(f"run config: {key} = {value!r} is not YAML (e.g. '[0]' or '{{1: 0}}')") from None
+        out[name] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -51,15 +88,15 @@ class AppRun:
 
 
 def resolve_app_run(run_config: dict) -> AppRun:
-    """The run that ``run_config`` names (unknown keys and runs fail with one line)."""
-    unknown = sorted(set(run_config) - set(RUN_CONFIG_KEYS))
-    if unknown:
-        raise ConfigError(f"run config: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(RUN_CONFIG_KEYS)}")
-    return _resolve(tuple(sorted((k, str(run_config.get(k, ""))) for k in RUN_CONFIG_KEYS)))
+    """The run that ``run_config`` names, with its overrides (unknown keys, runs and bad values
+    fail with one line)."""
+    overrides = overrides_of(run_config)
+    return _resolve(tuple(sorted((k, str(run_config.get(k, ""))) for k in RUN_CONFIG_KEYS)),
+                    tuple(sorted((k, yaml.safe_dump(v)) for k, v in overrides.items())))
 
 
 @lru_cache(maxsize=4)
-def _resolve(items: tuple[tuple[str, str], ...]) -> AppRun:
+def _resolve(items: tuple[tuple[str, str], ...], overrides: tuple[tuple[str, str], ...] = ()) -> AppRun:
     values = dict(items)
     root = Path(values["root"] or ".").resolve()
     config = Path(values["config"] or "config/experiments.yaml")
@@ -73,6 +110,13 @@ def _resolve(items: tuple[tuple[str, str], ...]) -> AppRun:
         raise ConfigError(f"run config: run {run_id!r} is not in preset '{preset.name}' "
                           "(python -m tracefl status lists its runs)")
     spec = preset.runs[run_id]
+    if overrides:
+        changed = {k: yaml.safe_load(v) for k, v in overrides}
+        base = spec.to_dict()
+        if "model" in changed:  # the new family's defaults unless given
+            base.update({k: "auto" for k in ("lr", "optimizer") if k not in changed})
+        spec = RunSpec.from_mapping({**base, **changed}, where="run config", datasets=preset.local_datasets)
+        run_id = spec.run_id
     results = root / "results"
     return AppRun(
         job=Job(spec, preset.provenance, preset.simulation),

@@ -9,14 +9,23 @@ from tracefl.models.inputs import Inputs, image_layout, logits_of, num_rows, tak
 from tracefl.seeding import derive_seed, torch_seeded
 
 
+# Gradient-norm clip of the ``hf-trainer`` optimiser (Hugging Face ``Trainer``'s max_grad_norm).
+HF_TRAINER_MAX_GRAD_NORM = 1.0
+
+
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """The local optimiser. ``hf-trainer`` is Hugging Face ``Trainer``'s default as the paper's
+    artifact trained its transformers: AdamW with weight decay 0 and a constant learning rate
+    (train_local clips the gradient norm at 1.0 for it); ``adamw`` is torch's AdamW (decay 0.01)."""
+    if name == "hf-trainer":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    raise ValueError(f"unknown optimizer '{name}' (key: optimizer); allowed: adam, adamw, sgd")
+    raise ValueError(f"unknown optimizer '{name}' (key: optimizer); allowed: adam, adamw, hf-trainer, sgd")
 
 
 def has_batch_norm(model: nn.Module) -> bool:
@@ -53,6 +62,7 @@ def train_local(
     with torch_seeded(seed), image_layout(model.to(device).train(), x, channels_last) as x:
         generator = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
         opt = make_optimizer(optimizer, model.parameters(), lr)
+        clip = HF_TRAINER_MAX_GRAD_NORM if optimizer == "hf-trainer" else None
         loss_fn = nn.CrossEntropyLoss()
         skip_single = has_batch_norm(model)
         # The client's data moves to the device once, and the loss is summed there (in float64,
@@ -72,6 +82,8 @@ def train_local(
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(logits_of(model, xb), yb)
                 loss.backward()
+                if clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), clip)
                 opt.step()
                 total += loss.detach().double() * len(idx)
                 count += len(idx)

@@ -59,3 +59,21 @@ def read_global(run_dir: str | Path, rnd: int) -> dict[str, torch.Tensor]:
 def read_client(run_dir: str | Path, rnd: int, client_id: str) -> dict[str, torch.Tensor]:
     check_client_ids([client_id], round_dir(run_dir, rnd) / META)
     return _load(round_dir(run_dir, rnd) / "clients" / f"{client_id}.safetensors")
+
+
+FINAL_MODEL = "final_model"  # results/runs/{run}/final_model.{safetensors,pt}
+
+
+def export_final_model(run_dir: str | Path, rnd: int) -> tuple[Path, Path]:
+    """The global model of round ``rnd`` (the last) as ``final_model.safetensors`` and
+    ``final_model.pt``: a plain ``state_dict`` saved with ``torch.save``, which
+    ``torch.load(path, weights_only=True)`` reads without unpickling code. Written atomically."""
+    from tracefl.atomic import replacing
+
+    state = _contiguous(read_global(run_dir, rnd))
+    out = Path(run_dir)
+    with replacing(out / f"{FINAL_MODEL}.safetensors") as tmp:
+        save_file(state, str(tmp))
+    with replacing(out / f"{FINAL_MODEL}.pt") as tmp, open(tmp, "wb") as handle:
+        torch.save(state, handle)  # a handle, not the temporary name: the archive is named "archive"
+    return out / f"{FINAL_MODEL}.safetensors", out / f"{FINAL_MODEL}.pt"

@@ -115,8 +115,10 @@ def trace_round(
     return pd.concat(frames, ignore_index=True).reindex(columns=PROVENANCE_COLUMNS)
 
 
-def coverage(rounds: list[int], table: pd.DataFrame) -> dict:
-    return {"rounds": [int(r) for r in rounds], "rows": int(len(table))}
+def coverage(rounds: list[int], table: pd.DataFrame, traced: list[int] | None = None) -> dict:
+    """The rounds on disk, the rounds traced (``provenance_rounds``) and the rows written."""
+    traced = rounds if traced is None else traced
+    return {"rounds": [int(r) for r in rounds], "traced_rounds": [int(r) for r in traced], "rows": int(len(table))}
 
 
 def run_provenance(
@@ -127,7 +129,8 @@ def run_provenance(
     settings: ProvenanceSettings = ProvenanceSettings(),
     device: str = "auto",
 ) -> pd.DataFrame:
-    """Trace every completed round of ``run_dir`` and write ``out_csv`` atomically."""
+    """Trace the completed rounds of ``run_dir`` (all, or ``settings.provenance_rounds``) and
+    write ``out_csv`` atomically."""
     dev = resolve_device(device)
     check_store(dataset_dir, spec.data.name, spec.data.kind, spec.num_classes)
     rounds = completed_rounds(run_dir)
@@ -144,12 +147,12 @@ def run_provenance(
                    for s in planted_test_sets(spec.scenario, x_raw[:n], y_raw[:n], spec.data.kind)]
     frames = [
         trace_round(spec, run_dir, rnd, x_test, y_test, settings, dev, planted)
-        for rnd in tqdm(rounds, desc=f"provenance {spec.run_id}")
+        for rnd in tqdm(settings.traced(rounds), desc=f"provenance {spec.run_id}")
     ]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PROVENANCE_COLUMNS)
     for key in HIT_COLUMNS:
         table[key] = table[key].astype("Int64")
     # What a complete table holds, written first: a reader can tell a cut file from a whole one.
-    write_json(coverage(rounds, table), coverage_path(out_csv), sort_keys=True)
+    write_json(coverage(rounds, table, settings.traced(rounds)), coverage_path(out_csv), sort_keys=True)
     write_csv(table, out_csv)
     return table

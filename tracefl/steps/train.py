@@ -19,7 +19,7 @@ from tracefl.data.store import check_store, load_split
 from tracefl.flower.client_app import make_client_app
 from tracefl.flower.inline import run_inline
 from tracefl.flower.server_app import make_server_app
-from tracefl.runs.checkpoint import completed_rounds
+from tracefl.runs.checkpoint import completed_rounds, export_final_model
 from tracefl.runs.completion import record_completion
 from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
 from tracefl.runs.rounds import write_rounds_table
@@ -125,7 +125,8 @@ def start_or_resume(spec: RunSpec, dataset_dir: str | Path, partition_path: str 
 
 
 def finish_training(spec: RunSpec, run_dir: str | Path, fingerprint: str | None = None) -> pd.DataFrame:
-    """``rounds.csv`` once every round is on disk (the training step's output); an error otherwise.
+    """``rounds.csv`` once every round is on disk (the training step's output), with the last
+    round's global model exported beside it (``final_model.safetensors`` / ``.pt``); an error otherwise.
     With the run's ``fingerprint``, also ``rounds/complete.json`` (how a forced rerun is told from an
     interrupted one: :mod:`tracefl.runs.completion`)."""
     done = completed_rounds(run_dir)
@@ -134,6 +135,7 @@ def finish_training(spec: RunSpec, run_dir: str | Path, fingerprint: str | None 
             f"training of {spec.run_id} stopped after {len(done)} of {spec.rounds} rounds; see the log above. "
             "Re-running resumes from the last complete round."
         )
+    export_final_model(run_dir, spec.rounds)
     table = write_rounds_table(run_dir)
     if fingerprint is not None:
         record_completion(run_dir, fingerprint, spec.rounds)
