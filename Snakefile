@@ -1,6 +1,6 @@
 # TraceFL reproduction workflow: download -> partition -> train (Flower) -> provenance -> figures/tables.
 # Every rule's shell calls the package CLI (`python -m tracefl <verb>`), so each step also runs by hand.
-# The paper items (targets, wildcards, captions) come from tracefl/report/catalog.py.
+# The paper items (targets, wildcards, captions) come from tracefl/config/items.py.
 
 import shlex
 

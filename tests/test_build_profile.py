@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tracefl.bench.build_profile import read_benchmarks, summarize, to_markdown
+from tracefl.report.job_times import read_benchmarks, summarize, to_markdown
 from tracefl.cli import main
 from tracefl.config import ProvenanceSettings, RunSpec, SimulationSettings
 from tracefl.config.job import Job

@@ -122,7 +122,7 @@ def test_every_run_setting_is_declared_once_with_its_bounds():
 
     from tracefl.config import config_schema
     from tracefl.config.fields import setting_schemas
-    from tracefl.data.partition import partition_labels
+    from tracefl.steps.partition import check_partition_settings
 
     declared = setting_schemas(RunSpec)
     schema = config_schema()["$defs"]
@@ -131,11 +131,12 @@ def test_every_run_setting_is_declared_once_with_its_bounds():
     assert [f.name for f in fields(RunSpec) if f.name != "dataset_spec"] == list(declared)
     item_keys = set(schema["item"]["items"]["properties"]) - {"sweep", "optional"}
     assert item_keys == set(declared)
-    # the same bound stops a spec, the config and a direct library call
+    # the same bound stops a spec, the config and the partition step
     with pytest.raises(ConfigError, match="alpha = 0 is not allowed; allowed: a number > 0"):
         RunSpec.from_mapping({"dataset": "digits", "model": "cnn", "alpha": 0})
     with pytest.raises(ConfigError, match="partition.alpha = 0 is not allowed; allowed: a number > 0"):
-        partition_labels([0, 1, 2, 3], 2, 0, 1)
+        check_partition_settings({"num_clients": 2, "alpha": 0, "seed": 1, "min_label_examples": 0,
+                                  "max_client_samples": 4})
 
 
 def test_a_sweep_value_of_the_wrong_type_names_the_key():

@@ -11,7 +11,8 @@ import torch
 
 from tracefl.data import registry, store
 from tracefl.data.registry import DATASETS, get_dataset_spec, register_local_dataset
-from tracefl.data.sources import DatasetUnavailableError, download_dataset
+from tracefl.data.sources import DatasetUnavailableError
+from tracefl.steps.download import download_dataset
 from tracefl.data.store import load_meta, load_split, write_dataset
 from tracefl.data.transforms import images_to_tensor
 

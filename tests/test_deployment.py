@@ -165,7 +165,7 @@ def test_quickstart_app_on_the_deployment_engine_is_recorded_and_explained(tmp_p
 def test_the_workflow_is_a_flower_app_and_flwr_run_trains_the_same_models(tmp_path):
     from tracefl.config import load_preset
     from tracefl.flower.app import resolve_app_run
-    from tracefl.flower.simulation import train_run
+    from tracefl.steps.train import train_run
 
     port = _free_port()
     env = _flower_home(tmp_path, "local-simulation", port)

@@ -13,7 +13,7 @@ import pytest
 from tracefl.config import ConfigError, load_config, resolve_preset
 from tracefl.data.fixtures import SCHEMAS, HubSchema, fixture_names, write_fixtures
 from tracefl.data.registry import get_dataset_spec
-from tracefl.data.sources import download_dataset
+from tracefl.steps.download import download_dataset
 from tracefl.data.store import load_split
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import torch
 
 from tracefl.config import ConfigError, RunSpec
 from tracefl.models.catalog import model_family, training_defaults
-from tracefl.models.registry import build_model
+from tracefl.models.builders import build_model
 from tracefl.models.catalog import ModelUnavailableError, minilm_dir
 from tracefl.models.text import (
     PAD_TOKEN,

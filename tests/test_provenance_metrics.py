@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts, summarise_rounds
+from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts
 from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
 
 # index:          0  1  2  3  4  5  6  7  8  9
@@ -81,24 +81,6 @@ def test_faulty_metrics():
         faulty_metrics(["7"], faulty_ids={"0"}, participants=["0", "1"])
 
 
-def test_summarise_rounds():
-    df = pd.DataFrame(
-        {
-            "round": [2, 1, 1, 2, 2],
-            "label_held": [1.0, 0.0, 1.0, 1.0, 0.0],
-            "label_held_chance": [0.5, 0.5, 0.25, 0.5, 0.5],
-        }
-    )
-    out = summarise_rounds(df, ["label_held", "label_held_chance"])
-    assert out["round"].tolist() == [1, 2]
-    np.testing.assert_allclose(out["label_held"], [0.5, 2 / 3])
-    np.testing.assert_allclose(out["label_held_chance"], [0.375, 0.5])
-    assert out["n_traced"].tolist() == [2, 3]
-    assert summarise_rounds(df, "label_held").columns.tolist() == ["round", "label_held", "n_traced"]
-    with pytest.raises(ValueError, match="nope"):
-        summarise_rounds(df, ["nope"])
-
-
 def test_per_label_quota_reaches_the_minimum_in_rounds_with_few_labels():
     assert per_label_quota(10, 10, 50) == 10  # 10 classes: the per-label count already gives 100
     assert per_label_quota(4, 10, 50) == 13  # 4 classes: 52 >= 50
@@ -124,3 +106,32 @@ def test_label_count_rule_is_the_top_holder_of_the_predicted_label_and_never_loo
     # a client that flips everything to 0 holds the most post-flip 0s: the rule names it
     flipped = post_flip_counts({"0": {1: 6, 2: 6}, "1": {0: 9}}, ["0"], {1: 0, 2: 0})
     assert label_count_rule([0], flipped) == ["0"]
+
+
+def test_every_score_lands_in_a_declared_column_and_near_ties_are_dropped():
+    """The scoring functions of one round write only the provenance table's columns."""
+    from tracefl.provenance import columns as col
+    from tracefl.provenance import scoring
+
+    counts = {"0": {1: 5, 2: 1}, "1": {2: 4}}
+    labels = np.array([1, 2])
+    traced, weighted = ["0", "1"], ["0", "0"]
+    baselines = scoring.baseline_traces([1, 2], ["1", "1"], counts)
+    assert baselines == {col.LABEL_COUNT: ["0", "1"], col.LAST_LAYER: ["1", "1"]}
+    scores = {
+        **scoring.label_scores(traced, labels, counts),
+        **scoring.weighting_scores(weighted, labels, counts),
+        **scoring.post_flip_scores(traced, labels, counts),
+        **scoring.baseline_scores(baselines, labels, counts),
+        **scoring.faulty_scores(traced, weighted, baselines, ["1"], ["0", "1"]),
+        **scoring.ground_truth_scores(traced, baselines, "0", ["0", "1"], 0.5),
+    }
+    assert set(scores) <= set(col.PROVENANCE_COLUMNS)
+    assert len(col.PROVENANCE_COLUMNS) == len(set(col.PROVENANCE_COLUMNS))
+    np.testing.assert_array_equal(scores[col.LABEL_HELD], [1.0, 1.0])
+    np.testing.assert_array_equal(scores[col.scored_by(col.TOP_HOLDER, col.DATA_SIZE)], [1.0, 0.0])
+    np.testing.assert_array_equal(scores[col.scored_by(col.FAULTY_TRACED, col.LAST_LAYER)], [1.0, 1.0])
+    np.testing.assert_array_equal(scores[col.TRUTH_TRACED], [1.0, 0.0])
+    frame = pd.DataFrame({"predicted_label": [1, 2, 3]})
+    kept = scoring.drop_near_ties(frame, np.array([1, 0, 3]), rnd=1, kind=col.CORRECT)
+    assert kept["predicted_label"].tolist() == [1, 3]

@@ -12,7 +12,7 @@ from matplotlib.text import Text
 
 from tracefl.config import RunSpec
 from tracefl.report import figures, ground_truth, rounds_plot, tables
-from tracefl.report.catalog import get_item
+from tracefl.config.items import get_item
 from tracefl.report.results import RunResult
 from tracefl.report.style import FONT_PT, FULL_WIDTH_IN, LOOKS
 

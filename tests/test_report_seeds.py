@@ -11,7 +11,7 @@ from tracefl.report.results import RunResult
 from tracefl.report.rounds_plot import seed_rounds
 from tracefl.report.seeds import aggregate_seeds, group_by_settings, settings_key
 from tracefl.report.table_files import Shown, printed
-from tracefl.report.catalog import get_item
+from tracefl.config.items import get_item
 from tracefl.report.tables import table1
 
 

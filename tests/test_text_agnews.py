@@ -21,9 +21,9 @@ pytestmark = [
 
 def test_minilm_learns_ag_news_federatedly_and_is_traced(tmp_path, monkeypatch):
     from tracefl.config import ProvenanceSettings, RunSpec, SimulationSettings, local_datasets
-    from tracefl.data.sources import download_dataset
+    from tracefl.steps.download import download_dataset
     from tracefl.data.store import load_split
-    from tracefl.flower.simulation import train_run
+    from tracefl.steps.train import train_run
     from tracefl.data.partition import partition_labels, write_partition
     from tracefl.steps.provenance import run_provenance
 

@@ -18,7 +18,7 @@ import pytest
 
 from tracefl.config import ConfigError, RunSpec, load_preset, local_datasets, resolve_preset
 from tracefl.data import registry
-from tracefl.data.sources import download_dataset
+from tracefl.steps.download import download_dataset
 from tracefl.data.store import load_meta, load_split
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from safetensors.torch import save
 
 from tracefl.models.catalog import channels_last
 from tracefl.models.inference import evaluate, predict
-from tracefl.models.registry import build_model
+from tracefl.models.builders import build_model
 from tracefl.models.training import train_local
 
 CPU = torch.device("cpu")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tracefl.bench.build_profile import read_benchmarks
+from tracefl.report.job_times import read_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -148,8 +148,9 @@ def test_a_new_item_is_one_catalog_entry_and_becomes_a_target(tmp_path):
     (work / "Snakefile").write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(work)!r})\n"
-        "from tracefl.report import catalog\n"
-        "catalog.register(catalog.Item('figure9', 'figure', 'Figure 9: toy', 'A toy figure.',\n"
+        f"sys.path.insert(1, {str(ROOT)!r})  # this checkout's tracefl, as the Snakefile's jobs use\n"
+        "from tracefl.config import items\n"
+        "items.register(items.Item('figure9', 'figure', 'Figure 9: toy', 'A toy figure.',\n"
         "                              'toy_items:build', runs_from='figure2'))\n"
         f"include: {str(ROOT / 'Snakefile')!r}\n"
         "print('torch loaded by the controller:', 'torch' in sys.modules)\n"
@@ -166,13 +167,13 @@ def test_catalog_drives_schema_cli_and_wildcards(monkeypatch):
     """An item with runs of its own adds a config key (schema + preset) and a CLI choice."""
     from tracefl.cli import build_parser
     from tracefl.config import config_schema, resolve_preset
-    from tracefl.report import catalog
+    from tracefl.config import items
 
-    toy = catalog.Item("table9", "table", "Table 9: toy", "A toy table.", "toy_items:build")
-    monkeypatch.setitem(catalog.ITEMS, "table9", toy)
+    toy = items.Item("table9", "table", "Table 9: toy", "A toy table.", "toy_items:build")
+    monkeypatch.setitem(items.ITEMS, "table9", toy)
     assert "table9" in config_schema()["$defs"]["preset"]["properties"]
-    assert "table9" in catalog.wildcard_pattern("table").split("|")
-    assert "table9" not in catalog.wildcard_pattern("figure").split("|")
+    assert "table9" in items.wildcard_pattern("table").split("|")
+    assert "table9" not in items.wildcard_pattern("figure").split("|")
     args = build_parser().parse_args(["report", "--item", "table9", "--specs", "[]", "--out-prefix", "x"])
     assert args.item == "table9"
     config = {"presets": {"p": {"table9": [{"dataset": "digits", "model": "tiny-cnn", "rounds": 1}]}}}

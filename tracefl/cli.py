@@ -16,7 +16,7 @@ from pathlib import Path
 from tracefl.config import ConfigError, ProvenanceSettings, RunSpec, SimulationSettings, find_run, load_preset
 from tracefl.errors import InputError
 from tracefl.config.settings import CLIENT_WEIGHTINGS, DEFAULT_LAYER_DECAY
-from tracefl.report import catalog
+from tracefl.config import items
 
 
 def _json(text: str, option: str) -> object:
@@ -52,7 +52,7 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
 
 def cmd_download(args: argparse.Namespace) -> None:
     from tracefl.data.registry import DatasetSpec, get_dataset_spec
-    from tracefl.data.sources import download_dataset
+    from tracefl.steps.download import download_dataset
 
     if args.dataset_spec:
         dataset = DatasetSpec.from_dict(_json(args.dataset_spec, "--dataset-spec"))
@@ -92,7 +92,7 @@ def cmd_partition(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from tracefl.flower.simulation import train_run
+    from tracefl.steps.train import train_run
 
     job = _job(args)
     spec = job.spec if job else _spec(args)
@@ -199,7 +199,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
 def cmd_profile(args: argparse.Namespace) -> None:
     """Where a build's time went, from the benchmark files its jobs wrote."""
-    from tracefl.bench.build_profile import read_benchmarks, summarize, to_markdown
+    from tracefl.report.job_times import read_benchmarks, summarize, to_markdown
 
     jobs = read_benchmarks(args.results)
     by = ("step",) if args.by == "step" else ("step", args.by)
@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_feddebug)
 
     p = sub.add_parser("report", help="build a figure or table of the paper from finished runs")
-    p.add_argument("--item", required=True, choices=catalog.names())
+    p.add_argument("--item", required=True, choices=items.names())
     p.add_argument("--jobs", nargs="+", help="the runs' job files, in panel/row order")
     p.add_argument("--specs", help="JSON list of run settings, in panel/row order")
     p.add_argument("--runs-dir", default="results/runs")

@@ -71,13 +71,6 @@ class FedDebugResult:
     scores: np.ndarray
     seconds_per_input: float
 
-    @property
-    def mean_score(self) -> float:
-        """Score averaged over the inputs (nan if there is none)."""
-        if self.scores.size == 0 or np.all(np.isnan(self.scores)):
-            return float("nan")
-        return float(np.nanmean(self.scores))
-
 
 # ----------------------------------------------------------------------------- inputs
 

@@ -42,11 +42,11 @@ if TYPE_CHECKING:
         to_markdown,
     )
     from tracefl.bench.workloads import (
-        IMAGE_MODELS,
-        TEXT_MODELS,
+        BENCH_IMAGE_MODELS,
+        BENCH_TEXT_MODELS,
         Workload,
         make_workload,
-        model_names,
+        bench_model_names,
         perturbed_clients,
     )
 
@@ -61,11 +61,11 @@ _EXPORTS: dict[str, str] = {
     "memory_summary": "table",
     "run_benchmark": "table",
     "to_markdown": "table",
-    "IMAGE_MODELS": "workloads",
-    "TEXT_MODELS": "workloads",
+    "BENCH_IMAGE_MODELS": "workloads",
+    "BENCH_TEXT_MODELS": "workloads",
     "Workload": "workloads",
     "make_workload": "workloads",
-    "model_names": "workloads",
+    "bench_model_names": "workloads",
     "perturbed_clients": "workloads",
 }
 

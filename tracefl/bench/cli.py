@@ -26,7 +26,7 @@ from tracefl.bench.table import (
     run_benchmark,
     to_markdown,
 )
-from tracefl.bench.workloads import model_names
+from tracefl.bench.workloads import bench_model_names
 
 
 def _chunk(value: str) -> int | None:
@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time the batched provenance engine against the per-input reference.",
     )
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
-                        choices=model_names(),
-                        help=f"models to run, from {', '.join(model_names())} "
+                        choices=bench_model_names(),
+                        help=f"models to run, from {', '.join(bench_model_names())} "
                         f"(default: {' '.join(DEFAULT_MODELS)})")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(DEFAULT_SIZES), metavar="N",
                         help="numbers of traced inputs (default: 20 100 500)")
@@ -149,13 +149,13 @@ def _next_to_training(args: argparse.Namespace, log) -> int:
 
 def _training(args: argparse.Namespace, log) -> int:
     from tracefl.bench.training import rounds_markdown, time_rounds
-    from tracefl.bench.workloads import IMAGE_MODELS
+    from tracefl.bench.workloads import BENCH_IMAGE_MODELS
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = [m for m in args.models if m in IMAGE_MODELS]
+    models = [m for m in args.models if m in BENCH_IMAGE_MODELS]
     if not models:
-        print(f"--training times image models; choose from {', '.join(IMAGE_MODELS)}", file=sys.stderr)
+        print(f"--training times image models; choose from {', '.join(BENCH_IMAGE_MODELS)}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     frames = [time_rounds(m, rounds=args.rounds, clients=args.clients, device=args.device, seed=args.seed, log=log)

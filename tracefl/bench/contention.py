@@ -2,7 +2,7 @@
 
 Snakemake runs several jobs at once, and a SLURM node is shared: a provenance job must
 not slow down much when a training job computes beside it. Each row times ``trace()``
-(median of ``repeats`` calls) alone, then again while ``python -m tracefl.bench.load``
+(median of ``repeats`` calls) alone, then again while ``python -m tracefl.bench.cpu_load``
 trains a ResNet-18 with ``load_threads`` threads in another process; both processes use
 the thread settings of :mod:`tracefl.threads` (the wait policy in the header line).
 """
@@ -40,7 +40,7 @@ def _engine_s_per_input(workload, repeats: int) -> float:
 
 def start_load(threads: int) -> subprocess.Popen:
     """The training load, in its own session (so that stopping it stops all of it)."""
-    return subprocess.Popen([sys.executable, "-m", "tracefl.bench.load", "--threads", str(threads)],
+    return subprocess.Popen([sys.executable, "-m", "tracefl.bench.cpu_load", "--threads", str(threads)],
                             stdout=subprocess.DEVNULL, start_new_session=True)
 
 

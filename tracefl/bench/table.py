@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from tracefl.bench.measure import PeakMemory, compare, sync, time_reference
-from tracefl.bench.workloads import make_workload, model_names
+from tracefl.bench.workloads import make_workload, bench_model_names
 from tracefl.models.inputs import take, to_device
 from tracefl.provenance import trace
 from tracefl.provenance.reference import reference_trace
@@ -79,9 +79,9 @@ def run_benchmark(
         raise ValueError(f"clients must be >= 1, got {clients}")
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    unknown = [m for m in models if m not in model_names()]
+    unknown = [m for m in models if m not in bench_model_names()]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {model_names()}")
+        raise ValueError(f"unknown model(s) {unknown}; choose from {bench_model_names()}")
     device = torch.device(device)
     say = log or (lambda _message: None)
     unchunked = set(unchunked)

@@ -27,7 +27,7 @@ from tracefl.data.transforms import IMAGE_SHAPE
 from tracefl.models.catalog import channels_last
 from tracefl.models.inference import evaluate
 from tracefl.models.training import has_batch_norm, train_local
-from tracefl.models.registry import build_model
+from tracefl.models.builders import build_model
 
 # The paper preset's defaults (config/experiments.yaml, presets.paper.defaults; a test keeps
 # them equal): clients a round, examples a client, local epochs, batch size, server examples.

@@ -19,12 +19,12 @@ from tracefl.data.transforms import IMAGE_SHAPE
 from tracefl.models.inputs import Inputs
 
 NUM_CLASSES = 10
-IMAGE_MODELS = ("resnet18", "resnet34", "resnet50", "densenet121", "cnn", "tiny-cnn")
+BENCH_IMAGE_MODELS = ("resnet18", "resnet34", "resnet50", "densenet121", "cnn", "tiny-cnn")
 
 # Randomly initialised text classifiers of the paper's two families, built from their configs
 # (nothing is downloaded): BERT encoders (BertLayer, evaluated per client by the engine) and
 # GPT decoders (the OpenAI GPT of the `gpt` model, whose Conv1D layers the engine scores at once).
-TEXT_MODELS: dict[str, dict[str, int]] = {
+BENCH_TEXT_MODELS: dict[str, dict[str, int]] = {
     "bert-small": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 2,
                    "intermediate_size": 512, "seq_len": 64, "vocab_size": 1000},
     "bert-tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -52,9 +52,9 @@ class Workload:
     inputs: Inputs
 
 
-def model_names() -> list[str]:
+def bench_model_names() -> list[str]:
     """Models the benchmark can build: image classifiers, random BERTs and GPTs."""
-    return [*IMAGE_MODELS, *TEXT_MODELS]
+    return [*BENCH_IMAGE_MODELS, *BENCH_TEXT_MODELS]
 
 
 def make_workload(
@@ -67,11 +67,11 @@ def make_workload(
     with attention masks that pad every input to a random length between a quarter of
     and the full sequence length.
     """
-    if name not in model_names():
-        raise ValueError(f"unknown benchmark model {name!r}; choose from {model_names()}")
+    if name not in bench_model_names():
+        raise ValueError(f"unknown benchmark model {name!r}; choose from {bench_model_names()}")
     gen = torch.Generator().manual_seed(seed)
-    if name in TEXT_MODELS:
-        model, inputs = _text_workload(name, TEXT_MODELS[name], n, seed, gen)
+    if name in BENCH_TEXT_MODELS:
+        model, inputs = _text_workload(name, BENCH_TEXT_MODELS[name], n, seed, gen)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

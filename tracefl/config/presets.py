@@ -19,7 +19,7 @@ from tracefl.config.schema import check_config
 from tracefl.config.settings import ProvenanceSettings, SimulationSettings
 from tracefl.data.registry import DATASETS, DatasetSpec, declared_dataset_spec, is_builtin, local_dataset_declaration
 from tracefl.models.catalog import unavailable_reason
-from tracefl.report import catalog
+from tracefl.config.items import ITEMS, Item, get_item, run_keys
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,11 @@ class Preset:
 
     def item_runs(self, item: str) -> list[str]:
         """Run ids of a paper item, in panel order (an item may draw on another's runs)."""
-        return self.items.get(catalog.get_item(item).run_key, [])
+        return self.items.get(get_item(item).run_key, [])
 
-    def built_items(self) -> list[catalog.Item]:
+    def built_items(self) -> list[Item]:
         """The items this preset defines runs for, in catalog order."""
-        return [i for i in catalog.ITEMS.values() if self.item_runs(i.name)]
+        return [i for i in ITEMS.values() if self.item_runs(i.name)]
 
 
 def expand_entry(entry: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
@@ -119,7 +119,7 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None) -> Preset
     items: dict[str, list[str]] = {}
     dataset_sources = {**fixture_sources(config), **{str(k): str(v) for k, v in (config.get("dataset_sources") or {}).items()}}
     sources = set(dataset_sources)
-    for key in catalog.run_keys():
+    for key in run_keys():
         ids: list[str] = []
         for i, entry in enumerate(body.get(key) or []):
             where = f"presets.{name}.{key}[{i}]"

@@ -17,7 +17,7 @@ CLIENT_WEIGHTINGS = ("none", "data_size")
 # Layer weight beta_l = decay^(L-1-l) (the artifact's 0.9), and inputs per forward/backward pass.
 DEFAULT_LAYER_DECAY = 0.9
 DEFAULT_CHUNK_SIZE = 128
-# How the Flower simulation runs its clients (tracefl.flower.simulation).
+# How the Flower simulation runs its clients (tracefl.steps.train).
 BACKENDS = ("ray", "inline")
 
 

@@ -18,7 +18,6 @@ from tracefl.data.registry import (
 from tracefl.data.store import load_meta, load_split, write_dataset
 
 _LAZY = {
-    "download_dataset": "tracefl.data.sources",
     "DatasetUnavailableError": "tracefl.data.sources",
     "images_to_tensor": "tracefl.data.transforms",
 }

@@ -16,6 +16,7 @@ Behaviour of DirichletPartitioner (flwr-datasets 0.6.1) this relies on:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,28 @@ import numpy as np
 
 from tracefl.atomic import write_json
 from tracefl.errors import InputError, reading
-from tracefl.config.run_spec import check_setting
+
+
+def _require(key: str, value: Any, ok: bool, allowed: str) -> None:
+    """One line naming the argument, its value and what is allowed.
+
+    The partition step checks a run's settings against their declared bounds
+    (tracefl.config.run_spec) first; this keeps a direct call from computing nonsense."""
+    if not ok:
+        raise ValueError(f"partition.{key} = {value!r} is not allowed; allowed: {allowed}")
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _validate(labels: Any, num_clients: Any, alpha: Any, seed: Any) -> np.ndarray:
-    """The run settings against their declared bounds (tracefl.config.run_spec), then the labels."""
-    for key, value in (("num_clients", num_clients), ("alpha", alpha), ("seed", seed)):
-        check_setting(key, value.item() if isinstance(value, np.generic) else value, where="partition")
+    """The arguments, then the labels."""
+    num_clients, alpha, seed = (v.item() if isinstance(v, np.generic) else v for v in (num_clients, alpha, seed))
+    _require("num_clients", num_clients, _is_int(num_clients, 1), "an integer >= 1")
+    _require("alpha", alpha, isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+             and math.isfinite(alpha) and alpha > 0, "a number > 0")
+    _require("seed", seed, _is_int(seed, 0), "an integer >= 0")
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
@@ -95,8 +111,8 @@ def partition_labels(
     min_label_examples, max_client_samples, min_client_samples = (
         v.item() if isinstance(v, np.generic) else v for v in (min_label_examples, max_client_samples, min_client_samples)
     )
-    check_setting("min_label_examples", min_label_examples, where="partition")
-    check_setting("max_client_samples", max_client_samples, where="partition")
+    _require("min_label_examples", min_label_examples, _is_int(min_label_examples, 0), "an integer >= 0")
+    _require("max_client_samples", max_client_samples, _is_int(max_client_samples, 1), "an integer >= 1")
     if isinstance(min_client_samples, bool) or not isinstance(min_client_samples, int) or min_client_samples < 0:
         raise ValueError(f"min_client_samples must be an integer >= 0, got {min_client_samples!r}")
     if min_client_samples > max_client_samples:

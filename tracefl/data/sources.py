@@ -1,8 +1,9 @@
-"""Fetch a registered dataset from its source and write it in the store format.
+"""Read a registered dataset from its source: one loader per source kind.
 
 This is the only module that talks to the network (Hugging Face hub, MedMNIST's
-Zenodo mirror); it runs once per dataset on a machine with internet, and every later
-stage reads the local copy through `tracefl.data.store`.
+Zenodo mirror); the download step (:mod:`tracefl.steps.download`) runs it once per
+dataset on a machine with internet, and every later stage reads the local copy through
+`tracefl.data.store`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tracefl.errors import InputError
-from tracefl.data.registry import DatasetSpec, get_dataset_spec
-from tracefl.data.store import write_dataset
+from tracefl.data.registry import DatasetSpec
 
 Split = tuple[np.ndarray, np.ndarray]
 Loaded = tuple[Split, Split, dict[str, Any]]
@@ -25,35 +25,18 @@ class DatasetUnavailableError(InputError):
     """The data could not be fetched (no network and no local copy)."""
 
 
-def download_dataset(
-    name: str | DatasetSpec,
-    out_dir: str | Path,
-    *,
-    source_path: str | None = None,
-    cache_dir: str | Path | None = None,
-) -> Path:
-    """Fetch dataset ``name`` and write ``{out_dir}/{train,test}.npz`` + ``meta.json``.
+def load_source(spec: DatasetSpec, source_path: str | None = None, cache_dir: str | Path | None = None) -> Loaded:
+    """Read ``spec``'s train and test splits from its source, labels checked, with the source's
+    own facts for ``meta.json``.
 
     ``source_path`` overrides where the data is read from: a hub id or a local
     directory in hub layout (hf), the directory holding ``{flag}.npz`` (medmnist), or
     the user's file (npz/csv). ``cache_dir`` is the download cache for hf/medmnist.
     """
-    spec = name if isinstance(name, DatasetSpec) else get_dataset_spec(name)
-    loader = _LOADERS[spec.source]
-    train, test, extra = loader(spec, source_path, cache_dir)
+    train, test, extra = _LOADERS[spec.source](spec, source_path, cache_dir)
     for split, (_, y) in (("train", train), ("test", test)):
         _check_labels(spec, split, y)
-    meta: dict[str, Any] = {
-        "name": spec.name,
-        "display": spec.display,
-        "kind": spec.kind,
-        "num_classes": spec.num_classes,
-        "source": spec.source,
-        **extra,
-    }
-    if spec.kind == "text":
-        meta["max_text_chars"] = spec.max_text_chars
-    return write_dataset(out_dir, train, test, meta)
+    return train, test, extra
 
 
 def _check_labels(spec: DatasetSpec, split: str, y: np.ndarray) -> None:

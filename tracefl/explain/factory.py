@@ -16,7 +16,7 @@ def load_factory(name: str, kwargs: Mapping[str, Any] | None = None) -> Callable
 
     The current directory is importable, as with ``python -m``, so ``task:Net`` works from
     a Flower app's folder. Our own models are reachable the same way, e.g.
-    ``tracefl.models.registry:build_model`` with ``{"name": "cnn", "num_classes": 10}``.
+    ``tracefl.models:build_model`` with ``{"name": "cnn", "num_classes": 10}``.
     """
     module_name, sep, attr = name.partition(":")
     if not sep or not module_name or not attr:

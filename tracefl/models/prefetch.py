@@ -38,7 +38,7 @@ def prefetch_model(model: str, pretrained: bool) -> dict[str, Any]:
     Offline, this raises the model builders' one-line errors, which name the repository
     or weights and how to provide them.
     """
-    from tracefl.models.registry import build_model
+    from tracefl.models.builders import build_model
 
     start = time.perf_counter()
     if not needs_prefetch(model, pretrained):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 
 def _count_matrix(
@@ -102,16 +101,3 @@ def faulty_metrics(
         "faulty_chance": np.full(len(traced), chance, dtype=np.float64),
     }
 
-
-def summarise_rounds(
-    df: pd.DataFrame, value_cols: str | Sequence[str], round_col: str = "round"
-) -> pd.DataFrame:
-    """Per-round mean of ``value_cols`` and the number of traced inputs, sorted by round."""
-    cols = [value_cols] if isinstance(value_cols, str) else list(value_cols)
-    missing = [c for c in [round_col, *cols] if c not in df.columns]
-    if missing:
-        raise ValueError(f"summarise_rounds: missing column(s) {missing}")
-    grouped = df.groupby(round_col, sort=True)
-    summary = grouped[cols].mean()
-    summary["n_traced"] = grouped.size()
-    return summary.reset_index()

@@ -1,6 +1,6 @@
 """Figures 2-6 of the paper, each as PDF, PNG and the CSV of the numbers behind it.
 
-Builders of the paper-item catalog (:mod:`tracefl.report.catalog`): ``builder(results,
+Builders of the paper-item catalog (:mod:`tracefl.config.items`): ``builder(results,
 prefix, item)`` writes ``prefix.{pdf,png,csv}``. Per-round figures (2 and 5) are drawn
 by :mod:`tracefl.report.rounds_plot`.
 """
@@ -13,23 +13,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tracefl.report.catalog import Item
+from tracefl.config.items import Item
 from tracefl.report.panel_titles import seeds_text, wrap
-from tracefl.report.results import RunResult
-from tracefl.report.rounds_plot import Panel, plot_round_panels
+from tracefl.report.results import SUMMARY_OF, RunResult
+from tracefl.report.rounds_plot import CURVES, Panel, plot_round_panels
 from tracefl.report.seeds import HIGH, LOW, group_by_settings, summaries_by_setting
 from tracefl.report.style import (
     COLUMN_WIDTH_IN,
-    NOTE_PAD,
     FULL_WIDTH_IN,
     LOOKS,
+    NOTE_PAD,
+    TITLE_PT,
     accuracy_axis,
     grid_shape,
     hide_unused,
     legend_below,
     new_figure,
     note,
-    TITLE_PT,
     panel_width_in,
     paper_style,
     save_figure,
@@ -48,15 +48,14 @@ def figure5(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     return plot_round_panels([Panel(runs) for runs in group_by_settings(results)], prefix)
 
 
-#: Curves of the sweep plots (Figures 3 and 4): summary column -> its look (tracefl.report.style.LOOKS).
+#: Curves of the sweep plots (Figures 3 and 4): summary column -> its look, the look of the provenance
+#: column it averages in the per-round figures (the model's accuracy: its best round's, as the paper's).
 SWEEP_CURVES = {
-    "tracefl_pct": "tracefl",
+    "tracefl_pct": CURVES[SUMMARY_OF["tracefl_pct"]],
     "best_global_acc_pct": "model_best",
-    "top_holder_pct": "tracefl_strict",
-    "last_layer_top_holder_pct": "last_layer",
-    "label_count_top_holder_pct": "label_count",
-    "chance_pct": "chance",
-    "top_holder_chance_pct": "chance_strict",
+    **{column: CURVES[SUMMARY_OF[column]] for column in ("top_holder_pct", "last_layer_top_holder_pct",
+                                                        "label_count_top_holder_pct", "chance_pct",
+                                                        "top_holder_chance_pct")},
 }
 
 

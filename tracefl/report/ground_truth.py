@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tracefl.config.items import Item
 from tracefl.models.catalog import display_name
-from tracefl.report.catalog import Item
+from tracefl.provenance.columns import LABEL_COUNT, LAST_LAYER, TRUTH_TRACED, scored_by
 from tracefl.report.results import RunResult
 from tracefl.report.seeds import HIGH, LOW
 from tracefl.report.style import LOOKS, legend_below, new_figure, paper_style, save_figure
@@ -24,9 +25,9 @@ from tracefl.report.table_files import Shown, write_table
 
 #: Method -> (provenance column it is scored by, name in the figure). FedDebug comes from feddebug.csv.
 METHODS = {
-    "tracefl": ("truth_traced", "TraceFL"),
-    "last_layer": ("truth_traced_last_layer", "Last layer only"),
-    "label_count": ("truth_traced_label_count", "Label-count rule"),
+    "tracefl": (TRUTH_TRACED, "TraceFL"),
+    LAST_LAYER: (scored_by(TRUTH_TRACED, LAST_LAYER), "Last layer only"),
+    LABEL_COUNT: (scored_by(TRUTH_TRACED, LABEL_COUNT), "Label-count rule"),
     "feddebug": (None, "FedDebug"),
 }
 #: A run that traced fewer planted inputs than this is inconclusive: shown, not averaged in.
@@ -122,7 +123,7 @@ def _scenario_panel(ax, part: pd.DataFrame) -> None:
     methods = [m for m in METHODS if m in set(part["method"])]
     width = 0.8 / len(methods)
     for j, method in enumerate(methods):
-        look = LOOKS[method]
+        look = LOOKS[method]  # the method names of METHODS are the looks' keys
         rows = part[part["method"] == method].set_index(["dataset", "model"]).reindex(groups)
         pos = np.arange(len(groups)) - 0.4 + width * (j + 0.5)
         mean = rows["accuracy_pct"].to_numpy(dtype=float)
@@ -154,7 +155,7 @@ def _scenario_panel(ax, part: pd.DataFrame) -> None:
 SHOWN = [Shown("dataset", "Dataset", "text"), Shown("model", "Model", "text"), Shown("scenario", "Planted", "text"),
          Shown("seeds", "Seeds", "count"), Shown("n_inputs", "n", "count"),
          Shown("tracefl", "TraceFL", interval=True), Shown("feddebug", "FedDebug"),
-         Shown("label_count", "Label count"), Shown("last_layer", "Last layer"), Shown("chance_pct", "Chance"),
+         Shown(LABEL_COUNT, "Label count"), Shown(LAST_LAYER, "Last layer"), Shown("chance_pct", "Chance"),
          Shown("planted_rate_pct", "Planted rate"), Shown("last_global_acc_pct", "Model acc.")]
 CAPTION = ("{title}, % of planted test inputs traced to the client that planted them (n: inputs traced; planted "
            "rate: % predicted as planted, for a backdoor its attack success; model acc.: last round), mean over the "

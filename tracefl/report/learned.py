@@ -3,20 +3,21 @@
 A trace explains what a model does; a model at chance explains nothing. Where the paper's
 models reached an accuracy (MNIST, digits, AG News in the quick preset), a run whose global
 model ends below it is marked *inconclusive* in its figure and table and is not averaged in.
-Datasets without an entry have no threshold (every run counts).
+The thresholds live on each dataset's ``DatasetSpec.learned_accuracy_pct``
+(:mod:`tracefl.data.registry`); datasets without one (a user's own files) have no
+threshold (every run counts).
 """
 
 from __future__ import annotations
 
 import math
 
-#: Last-round global accuracy (%) a run must reach to count, by dataset name.
-LEARNED_ACCURACY_PCT: dict[str, float] = {"mnist": 90.0, "mnist-5k": 90.0, "digits": 85.0, "ag-news": 80.0}
+from tracefl.data.registry import learned_thresholds
 
 
 def learned_threshold(dataset: str) -> float:
     """The dataset's threshold in %, NaN where it has none."""
-    return LEARNED_ACCURACY_PCT.get(dataset, float("nan"))
+    return learned_thresholds().get(dataset, float("nan"))
 
 
 def is_conclusive(dataset: str, last_accuracy_pct: float) -> bool:

@@ -14,11 +14,43 @@ from pathlib import Path
 import pandas as pd
 
 from tracefl.config import RunSpec
+from tracefl.data.scenarios import BACKDOOR
 from tracefl.errors import InputError, reading
+from tracefl.provenance.columns import (
+    CORRECT,
+    FAULTY_CHANCE,
+    FAULTY_TRACED,
+    KIND,
+    LABEL_COUNT,
+    LABEL_HELD,
+    LABEL_HELD_CHANCE,
+    LAST_LAYER,
+    MISPREDICTION,
+    SECONDS,
+    TOP_HOLDER,
+    TOP_HOLDER_CHANCE,
+    TRACED_CLIENT,
+    scored_by,
+)
 from tracefl.runs.layout import coverage_path
 from tracefl.models.catalog import display_name
 from tracefl.report.learned import is_conclusive, learned_threshold
-from tracefl.report.summary import per_round, per_run
+from tracefl.report.summary import pct, per_round, per_run
+
+
+#: A run's summary column (figure and table CSVs) -> the provenance column it averages on
+#: correct predictions (per round, then over rounds; in %): one name per number from CSV to
+#: caption, the figures' labels are looked up by the provenance column (rounds_plot.CURVES).
+SUMMARY_OF = {
+    "tracefl_pct": LABEL_HELD,
+    "chance_pct": LABEL_HELD_CHANCE,
+    "top_holder_pct": TOP_HOLDER,
+    "top_holder_chance_pct": TOP_HOLDER_CHANCE,
+    # baselines on the same inputs: the label-count rule is the top holder by construction
+    "label_count_top_holder_pct": scored_by(TOP_HOLDER, LABEL_COUNT),
+    "last_layer_pct": scored_by(LABEL_HELD, LAST_LAYER),
+    "last_layer_top_holder_pct": scored_by(TOP_HOLDER, LAST_LAYER),
+}
 
 
 @dataclass
@@ -59,17 +91,10 @@ class RunResult:
             "per_round": self.spec.clients_per_round,
             "rounds": self.spec.rounds,
         }
-        correct = per_run(per_round(self.provenance, self.rounds, "correct"))
+        correct = per_run(per_round(self.provenance, self.rounds, CORRECT))
+        row["traced_correct"] = correct["inputs_traced"]
+        row.update({name: correct[pct(column)] for name, column in SUMMARY_OF.items()})
         row.update(
-            traced_correct=correct["inputs_traced"],
-            tracefl_pct=correct["label_held_pct"],
-            chance_pct=correct["label_held_chance_pct"],
-            top_holder_pct=correct["top_holder_pct"],
-            top_holder_chance_pct=correct["top_holder_chance_pct"],
-            # baselines on the same inputs: the label-count rule is the top holder by construction
-            label_count_top_holder_pct=correct["top_holder_label_count_pct"],
-            last_layer_pct=correct["label_held_last_layer_pct"],
-            last_layer_top_holder_pct=correct["top_holder_last_layer_pct"],
             best_global_acc_pct=correct["best_global_accuracy_pct"],
             last_global_acc_pct=correct["last_global_accuracy_pct"],
             tracefl_s_per_input=correct["seconds_per_input"],
@@ -89,17 +114,17 @@ class RunResult:
 
         A planted backdoor's faulty predictions are its triggered inputs predicted as the target.
         """
-        mis = self.provenance[self.provenance["kind"].isin(["misprediction", "backdoor"])]
+        mis = self.provenance[self.provenance[KIND].isin([MISPREDICTION, BACKDOOR])]
         by_round = mis.groupby("round")
         row = {
             "traced_mispredictions": int(len(mis)),
             "rounds_with_mispredictions": int(by_round.ngroups),
-            "tracefl_faulty_pct": _pct(by_round, "faulty_traced", mis),
-            "faulty_chance_pct": _pct(by_round, "faulty_chance", mis),
-            "label_count_faulty_pct": _pct(by_round, "faulty_traced_label_count", mis),
-            "last_layer_faulty_pct": _pct(by_round, "faulty_traced_last_layer", mis),
+            "tracefl_faulty_pct": _pct(by_round, FAULTY_TRACED, mis),
+            "faulty_chance_pct": _pct(by_round, FAULTY_CHANCE, mis),
+            "label_count_faulty_pct": _pct(by_round, scored_by(FAULTY_TRACED, LABEL_COUNT), mis),
+            "last_layer_faulty_pct": _pct(by_round, scored_by(FAULTY_TRACED, LAST_LAYER), mis),
             # per round, then over rounds, like every other number here
-            "tracefl_mis_s_per_input": float(by_round["seconds"].mean().mean()) if len(mis) else float("nan"),
+            "tracefl_mis_s_per_input": float(by_round[SECONDS].mean().mean()) if len(mis) else float("nan"),
         }
         if self.feddebug is not None and len(self.feddebug):
             fd = self.feddebug.groupby("round")
@@ -127,7 +152,7 @@ def _read_provenance(path: Path, expected_rounds: list[int]) -> pd.DataFrame:
         recorded = json.loads(coverage_path(path).read_text())
     if recorded.get("rounds") != expected_rounds:
         raise InputError(f"{path}: traced rounds {recorded.get('rounds')}, expected 1..{len(expected_rounds)}; {fix}")
-    needed = ["round", "kind", "input_id", "traced_client", "label_held", "label_held_chance"]
+    needed = ["round", KIND, "input_id", TRACED_CLIENT, LABEL_HELD, LABEL_HELD_CHANCE]
     if len(table) != recorded.get("rows") or table[needed].isna().any().any():
         raise InputError(f"{path}: {len(table)} complete rows of {recorded.get('rows')} written (a cut file?); {fix}")
     return table

@@ -12,9 +12,18 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from tracefl.config import RunSpec
+from tracefl.provenance.columns import (
+    LABEL_COUNT,
+    LABEL_HELD,
+    LABEL_HELD_CHANCE,
+    LAST_LAYER,
+    TOP_HOLDER,
+    TOP_HOLDER_CHANCE,
+    scored_by,
+)
 from tracefl.report.learned import inconclusive_note, is_conclusive, learned_threshold
-from tracefl.report.results import RunResult
 from tracefl.report.panel_titles import panel_title, seeds_text
+from tracefl.report.results import RunResult
 from tracefl.report.seeds import HIGH, LOW, aggregate_seeds
 from tracefl.report.style import (
     NOTE_PAD,
@@ -45,13 +54,13 @@ class Panel:
 
 #: Per-round curves: column -> its look (:data:`tracefl.report.style.LOOKS`; leads get a 95% band over seeds).
 CURVES = {
-    "label_held": "tracefl",
+    LABEL_HELD: "tracefl",
     "global_accuracy": "model",
-    "top_holder": "tracefl_strict",
-    "top_holder_last_layer": "last_layer",
-    "top_holder_label_count": "label_count",
-    "label_held_chance": "chance",
-    "top_holder_chance": "chance_strict",
+    TOP_HOLDER: "tracefl_strict",
+    scored_by(TOP_HOLDER, LAST_LAYER): "last_layer",
+    scored_by(TOP_HOLDER, LABEL_COUNT): "label_count",
+    LABEL_HELD_CHANCE: "chance",
+    TOP_HOLDER_CHANCE: "chance_strict",
 }
 
 

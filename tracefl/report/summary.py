@@ -4,27 +4,47 @@ from __future__ import annotations
 
 import pandas as pd
 
-METRICS = ["label_held", "label_held_chance", "top_holder", "top_holder_chance",
-           # the baselines scored on the same inputs (tracefl.steps.provenance)
-           "label_held_label_count", "top_holder_label_count", "label_held_last_layer", "top_holder_last_layer"]
+from tracefl.provenance.columns import (
+    CORRECT,
+    KIND,
+    LABEL_COUNT,
+    LABEL_HELD,
+    LABEL_HELD_CHANCE,
+    LAST_LAYER,
+    SECONDS,
+    TOP_HOLDER,
+    TOP_HOLDER_CHANCE,
+    scored_by,
+)
+
+#: The provenance columns averaged per round: TraceFL with its chance levels, then the
+#: baselines scored on the same inputs (tracefl.provenance.scoring).
+METRICS = [LABEL_HELD, LABEL_HELD_CHANCE, TOP_HOLDER, TOP_HOLDER_CHANCE,
+           scored_by(LABEL_HELD, LABEL_COUNT), scored_by(TOP_HOLDER, LABEL_COUNT),
+           scored_by(LABEL_HELD, LAST_LAYER), scored_by(TOP_HOLDER, LAST_LAYER)]
+
+
+def pct(column: str) -> str:
+    """The name of a provenance column's average in % (:func:`per_run`): ``label_held_pct``."""
+    return f"{column}_pct"
 
 
 def per_round(
-    provenance: pd.DataFrame, rounds: pd.DataFrame, kind: str = "correct", metrics: list[str] = METRICS
+    provenance: pd.DataFrame, rounds: pd.DataFrame, kind: str = CORRECT, metrics: list[str] = METRICS
 ) -> pd.DataFrame:
     """One row per training round: localization metrics (in %), inputs traced, global accuracy (in %).
 
     Rounds where no input qualified keep NaN metrics and ``n_traced`` 0, so figures
     show a gap instead of a fake 0 %.
     """
-    subset = provenance[provenance["kind"] == kind]
+    subset = provenance[provenance[KIND] == kind]
     absent = [m for m in metrics if m not in subset.columns]  # a table from before a column existed
     if absent:
         subset = subset.assign(**{m: float("nan") for m in absent})
     grouped = subset.groupby("round")
     table = grouped[metrics].mean().mul(100.0)
     table["n_traced"] = grouped.size()
-    table["seconds_per_input"] = grouped["seconds"].mean()
+    table["seconds_per_input"] = grouped[SECONDS].mean()
     out = rounds[["round", "global_accuracy"]].copy()
     out["global_accuracy"] = out["global_accuracy"] * 100.0
     out = out.merge(table.reset_index(), on="round", how="left")
@@ -35,7 +55,7 @@ def per_round(
 def per_run(per_round_table: pd.DataFrame, metrics: list[str] = METRICS) -> dict[str, float]:
     """Averages over rounds as the paper reports them (rounds with no input are skipped)."""
     traced = per_round_table[per_round_table["n_traced"] > 0]
-    summary = {f"{m}_pct": float(traced[m].mean()) for m in metrics}
+    summary = {pct(m): float(traced[m].mean()) for m in metrics}
     summary.update(
         rounds=int(len(per_round_table)),
         rounds_traced=int(len(traced)),

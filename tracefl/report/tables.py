@@ -1,6 +1,6 @@
 """Tables I-III and the client-weighting ablation, each as CSV, Markdown and LaTeX.
 
-Builders of the paper-item catalog (:mod:`tracefl.report.catalog`): ``builder(results,
+Builders of the paper-item catalog (:mod:`tracefl.config.items`): ``builder(results,
 prefix, item)`` writes ``prefix.csv`` with every column and ``prefix.{md,tex}`` shaped like
 the paper's table (:mod:`tracefl.report.table_files`): its columns (:data:`SHOWN`) and a
 one-sentence caption (:func:`caption`).
@@ -14,11 +14,20 @@ import pandas as pd
 
 from tracefl.data.scenarios import BACKDOOR, BACKDOOR_TARGET
 from tracefl.models.catalog import display_name
-from tracefl.report.catalog import Item
+from tracefl.config.items import Item
+from tracefl.provenance.columns import (
+    CORRECT,
+    DATA_SIZE,
+    LABEL_HELD,
+    LABEL_HELD_CHANCE,
+    TOP_HOLDER,
+    TOP_HOLDER_CHANCE,
+    scored_by,
+)
 from tracefl.report.results import RunResult
 from tracefl.report.learned import is_conclusive
 from tracefl.report.seeds import summaries_by_setting, with_interval_columns
-from tracefl.report.summary import per_round, per_run
+from tracefl.report.summary import pct, per_round, per_run
 from tracefl.report.table_files import DAGGER, Shown, write_table
 
 #: Said by every caption: what a cell is.
@@ -32,6 +41,9 @@ _CORRECT = [Shown("traced_correct", "n", "count"), Shown("tracefl_pct", "TraceFL
             Shown("chance_pct", "Chance"), Shown("top_holder_pct", "Strict"),
             Shown("last_layer_top_holder_pct", "Last layer"), Shown("label_count_top_holder_pct", "Label count"),
             _MODEL_ACC]
+#: The ablation's metrics: each as configured and weighted by data size, then its chance level.
+ABLATION_METRICS = [LABEL_HELD, scored_by(LABEL_HELD, DATA_SIZE), LABEL_HELD_CHANCE,
+                    TOP_HOLDER, scored_by(TOP_HOLDER, DATA_SIZE), TOP_HOLDER_CHANCE]
 #: The printed columns of each table (the CSV keeps every column).
 SHOWN: dict[str, list[Shown]] = {
     "table1": [_DATASET, _MODEL, Shown("fault", "Fault", "text"), Shown("alpha", "α", "number"), _SEEDS,
@@ -44,10 +56,9 @@ SHOWN: dict[str, list[Shown]] = {
                _SEEDS, *_CORRECT],
     "ablation_weighting": [_DATASET, _MODEL, Shown("alpha", "α", "number"), _SEEDS,
                            Shown("traced_correct", "n", "count"),
-                           Shown("label_held_pct", "TraceFL", interval=True, dagger=True),
-                           Shown("label_held_data_size_pct", "TraceFL p_k"), Shown("label_held_chance_pct", "Chance"),
-                           Shown("top_holder_pct", "Strict"), Shown("top_holder_data_size_pct", "Strict p_k"),
-                           Shown("top_holder_chance_pct", "Chance strict")],
+                           *(Shown(pct(metric), header, interval=metric == LABEL_HELD, dagger=metric == LABEL_HELD)
+                             for metric, header in zip(ABLATION_METRICS, ("TraceFL", "TraceFL p_k", "Chance", "Strict",
+                                                                          "Strict p_k", "Chance strict")))],
 }
 _CORRECT_WHAT = ("% of correct predictions traced to a client holding their label (TraceFL, chance) and to its "
                  "top holder (strict, last layer, label count; n: inputs traced; model acc.: last round)")
@@ -108,15 +119,11 @@ def table3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     return table
 
 
-ABLATION_METRICS = ["label_held", "label_held_data_size", "label_held_chance",
-                    "top_holder", "top_holder_data_size", "top_holder_chance"]
-
-
 def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Ablation of client weighting: each trace scored without (the artifact's default) and
     with data-size weighting p_k = n_k / sum n (paper Eq. 5-6), beside the chance levels."""
     def scored(r: RunResult) -> dict:
-        summary = per_run(per_round(r.provenance, r.rounds, "correct", ABLATION_METRICS), ABLATION_METRICS)
+        summary = per_run(per_round(r.provenance, r.rounds, CORRECT, ABLATION_METRICS), ABLATION_METRICS)
         return {
             "dataset": r.spec.data.display,
             "model": display_name(r.spec.model),
@@ -125,7 +132,7 @@ def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd
             "per_round": r.spec.clients_per_round,
             "rounds": r.spec.rounds,
             "traced_correct": summary["inputs_traced"],
-            **{f"{m}_pct": summary[f"{m}_pct"] for m in ABLATION_METRICS},
+            **{pct(m): summary[pct(m)] for m in ABLATION_METRICS},
             "conclusive": is_conclusive(r.spec.dataset, summary["last_global_accuracy_pct"]),
             "run_id": r.spec.run_id,
         }

@@ -16,7 +16,7 @@ import tracefl
 from tracefl.config import RunSpec
 
 # The parts of the package whose code decides what training produces.
-_TRAINING_CODE = ("flower", "models", "data", "runs", "config", "seeding.py")
+_TRAINING_CODE = ("flower", "models", "data", "runs", "config", "steps/train.py", "seeding.py")
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from torch import nn
 
 from tracefl.config import RunSpec
 from tracefl.errors import InputError
-from tracefl.models.registry import build_model
+from tracefl.models.builders import build_model
 from tracefl.runs.checkpoint import read_client, read_global, read_meta
 
 

@@ -1,3 +1,3 @@
-"""The workflow's steps over the libraries, one function each (partition, provenance, FedDebug,
-report, status; download is ``tracefl.data.sources``, training ``tracefl.flower.simulation``):
-what a Snakemake rule or a CLI verb runs, testable without either."""
+"""The workflow's steps over the libraries, one function each (download, partition, train,
+provenance, FedDebug, report, status): what a Snakemake rule or a CLI verb runs, testable
+without either."""

@@ -9,13 +9,25 @@ from typing import Any
 import numpy as np
 
 from tracefl.config import RunSpec
+from tracefl.config.run_spec import check_setting
 from tracefl.data import scenarios
 from tracefl.data.partition import partition_labels, write_partition
 from tracefl.data.store import load_split
 
 
+PARTITION_SETTINGS = ("num_clients", "alpha", "seed", "min_label_examples", "max_client_samples")
+
+
+def check_partition_settings(settings: dict[str, Any]) -> None:
+    """The settings that shape a partition against their declared bounds (one line naming the key)."""
+    for key in PARTITION_SETTINGS:
+        value = settings[key]
+        check_setting(key, value.item() if isinstance(value, np.generic) else value, where="partition")
+
+
 def partition_for(spec: RunSpec, labels: np.ndarray) -> dict[str, Any]:
     """The partition of ``labels`` that ``spec`` trains on (a pure function of both)."""
+    check_partition_settings({key: getattr(spec, key) for key in PARTITION_SETTINGS})
 
     def split(subset: np.ndarray) -> dict[str, Any]:
         return partition_labels(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
@@ -20,101 +17,24 @@ from tracefl.data.scenarios import NONE, PlantedSet, planted_test_sets
 from tracefl.data.store import load_split
 from tracefl.data.tensors import model_inputs, server_tensors
 from tracefl.models.device import resolve_device
-from tracefl.models.inference import predict
-from tracefl.models.inputs import Inputs, num_rows, take, to_device
+from tracefl.models.inputs import Inputs, to_device
 from tracefl.provenance import last_layer_result, reweight_by_data_size, trace
-from tracefl.provenance.metrics import faulty_metrics, label_count_rule, label_metrics, post_flip_counts
-from tracefl.provenance.selection import per_label_quota, select_correct_inputs, select_mispredictions
+from tracefl.provenance.batches import round_predictions, select_batches
+from tracefl.provenance.columns import HIT_COLUMNS, PROVENANCE_COLUMNS
+from tracefl.provenance.metrics import post_flip_counts
+from tracefl.provenance.scoring import (
+    baseline_scores,
+    baseline_traces,
+    drop_near_ties,
+    faulty_scores,
+    ground_truth_scores,
+    label_scores,
+    post_flip_scores,
+    weighting_scores,
+)
 from tracefl.runs.checkpoint import completed_rounds
-from tracefl.runs.layout import TEST_PREDICTIONS, coverage_path
+from tracefl.runs.layout import coverage_path
 from tracefl.runs.load import round_models
-
-logger = logging.getLogger(__name__)
-
-PROVENANCE_COLUMNS = [
-    "round",
-    "kind",
-    "input_id",
-    "true_label",
-    "predicted_label",
-    "traced_client",
-    "traced_score",
-    "label_held",
-    "label_held_chance",
-    "top_holder",
-    "top_holder_chance",
-    "faulty_traced",
-    "faulty_chance",
-    "n_participants",
-    "global_accuracy",
-    "seconds",
-    # The same trace with data-size client weighting (paper Eq. 5-6), for the ablation.
-    "traced_client_data_size",
-    "label_held_data_size",
-    "top_holder_data_size",
-    "faulty_traced_data_size",
-    # TraceFL scored with the labels as the clients trained them (a faulty client's flipped
-    # examples under their target label); equal to the columns above in runs without a fault.
-    "label_held_post_flip",
-    "label_held_post_flip_chance",
-    "top_holder_post_flip",
-    "top_holder_post_flip_chance",
-    # Baselines on the same inputs, scored like TraceFL: the participant with the most
-    # (post-flip) training examples of the predicted label, which never looks at a model, and
-    # the trace of the last provenance layer alone (from the same pass).
-    "label_count_client",
-    "label_held_label_count",
-    "top_holder_label_count",
-    "faulty_traced_label_count",
-    "last_layer_client",
-    "label_held_last_layer",
-    "top_holder_last_layer",
-    "faulty_traced_last_layer",
-    # Planted ground truth (scenario runs, tracefl.data.scenarios): the client that caused the
-    # prediction, whether TraceFL and each baseline traced it, a random participant's chance,
-    # and the share of the planted set the model predicted as planted that round.
-    "truth_client",
-    "truth_traced",
-    "truth_chance",
-    "truth_traced_label_count",
-    "truth_traced_last_layer",
-    "planted_rate",
-]
-# Columns holding 0/1 per input (nullable integers in the CSV).
-HIT_COLUMNS = [c for c in PROVENANCE_COLUMNS if c.startswith(("label_held", "top_holder", "faulty_traced", "truth_traced"))
-               and not c.endswith("_chance")]
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Inputs of one kind traced together in a round, with what they were selected for."""
-
-    kind: str
-    x: Inputs
-    labels: np.ndarray
-    input_ids: np.ndarray
-    selected_as: np.ndarray  # the prediction each input was selected for
-    truth: str | None = None  # planted inputs: the client that caused the prediction
-    planted_rate: float = float("nan")  # planted inputs: share of the set predicted as planted
-
-
-def planted_batch(planted: PlantedSet, x: Inputs, global_model: torch.nn.Module, device: torch.device,
-                  limit: int) -> Batch:
-    """The first ``limit`` inputs of a planted set that the model predicts as the scenario planted."""
-    predicted = predict(global_model, x, device).argmax(1).numpy()
-    hit = np.flatnonzero(predicted == planted.expected)
-    idx = hit[:limit]
-    return Batch(planted.kind, take(x, idx), planted.labels[idx], planted.input_ids[idx], predicted[idx],
-                 planted.truth, float(len(hit) / max(len(predicted), 1)))
-
-
-def round_predictions(meta: dict, global_model: torch.nn.Module, x_test: Inputs, device: torch.device) -> np.ndarray:
-    """The global model's predicted class of each test input: as training recorded them with the
-    round (the same model on the same inputs, possibly in another memory layout), else predicted here."""
-    recorded = meta.get(TEST_PREDICTIONS)
-    if recorded is not None and len(recorded) == num_rows(x_test):
-        return np.asarray(recorded, dtype=np.int64)
-    return predict(global_model, x_test, device).argmax(1).numpy()
 
 
 def trace_round(
@@ -127,7 +47,7 @@ def trace_round(
     device: torch.device,
     planted: Sequence[tuple[PlantedSet, Inputs]] = (),
 ) -> pd.DataFrame:
-    """Trace the selected test inputs of one round; an empty frame when none qualifies.
+    """Trace the selected test inputs of one round and score them; an empty frame when none qualifies.
 
     ``planted``: a ground-truth run's planted test sets (tracefl.data.scenarios) with their
     model inputs; those the model predicts as planted are traced and scored against the
@@ -137,23 +57,13 @@ def trace_round(
     participants: list[str] = meta["participants"]
     label_counts = {c: {int(k): int(v) for k, v in meta["label_counts"][c].items()} for c in participants}
     trained_counts = post_flip_counts(label_counts, [str(c) for c in spec.faulty_clients], spec.flip_map)
-    predicted = round_predictions(meta, global_model, x_test, device)
-    true = y_test.numpy()
-
-    def test_batch(kind: str, idx: np.ndarray) -> Batch:
-        return Batch(kind, take(x_test, idx), true[idx], idx, predicted[idx])
-
-    held = sorted({label for counts in label_counts.values() for label, n in counts.items() if n > 0})
-    per_label = per_label_quota(len(held), settings.inputs_per_label, settings.min_inputs_per_round)
-    batches = [test_batch("correct", select_correct_inputs(true, predicted, held, per_label))]
     faulty = spec.faulty_ids  # label flippers, or a planted backdoor client
-    if spec.flip_map and set(faulty) & set(participants):  # without a faulty participant no trace could be right
-        batches.append(test_batch("misprediction",
-                                  select_mispredictions(true, predicted, spec.flip_map, settings.max_mispredictions)))
-    for planted_set, x in planted:
-        if planted_set.truth in participants:  # a round without the planted client cannot be scored
-            batches.append(planted_batch(planted_set, x, global_model, device, settings.max_planted))
-    batches = [b for b in batches if len(b.input_ids)]
+    batches = select_batches(
+        x_test, y_test.numpy(), round_predictions(meta, global_model, x_test, device), label_counts,
+        inputs_per_label=settings.inputs_per_label, min_inputs_per_round=settings.min_inputs_per_round,
+        flip_map=spec.flip_map, faulty=faulty, max_mispredictions=settings.max_mispredictions,
+        planted=planted, global_model=global_model, device=device, max_planted=settings.max_planted,
+    )
     if not batches:
         return pd.DataFrame(columns=PROVENANCE_COLUMNS)
 
@@ -173,7 +83,7 @@ def trace_round(
         result = weighted if settings.client_weighting == "data_size" else unweighted
         seconds = (time.perf_counter() - started) / len(batch.input_ids)
         labels = batch.labels
-        col = {c: i for i, c in enumerate(result.client_ids)}
+        index = {c: i for i, c in enumerate(result.client_ids)}
         frame = pd.DataFrame(
             {
                 "round": rnd,
@@ -182,54 +92,26 @@ def trace_round(
                 "true_label": labels,
                 "predicted_label": result.predicted.cpu().numpy(),
                 "traced_client": result.traced,
-                "traced_score": [float(result.scores[i, col[c]]) for i, c in enumerate(result.traced)],
+                "traced_score": [float(result.scores[i, index[c]]) for i, c in enumerate(result.traced)],
                 "n_participants": len(participants),
                 "global_accuracy": meta["global_accuracy"],
                 "seconds": seconds,
             }
         )
-        for key, values in label_metrics(result.traced, labels, label_counts).items():
-            frame[key] = values
-        frame["traced_client_data_size"] = weighted.traced
-        weighted_metrics = label_metrics(weighted.traced, labels, label_counts)
-        for key in ("label_held", "top_holder"):  # chance levels do not depend on the weighting
-            frame[f"{key}_data_size"] = weighted_metrics[key]
-        post_flip = label_metrics(result.traced, labels, trained_counts)
-        for key in ("label_held", "top_holder"):
-            frame[f"{key}_post_flip"] = post_flip[key]
-            frame[f"{key}_post_flip_chance"] = post_flip[f"{key}_chance"]
-        baselines = {
-            "label_count": label_count_rule(frame["predicted_label"].tolist(), trained_counts),
-            "last_layer": last_layer_result(result).traced,
+        baselines = baseline_traces(frame["predicted_label"].tolist(), last_layer_result(result).traced, trained_counts)
+        scores = {
+            **label_scores(result.traced, labels, label_counts),
+            **weighting_scores(weighted.traced, labels, label_counts),
+            **post_flip_scores(result.traced, labels, trained_counts),
+            **baseline_scores(baselines, labels, label_counts),
         }
-        for name, traced in baselines.items():
-            frame[f"{name}_client"] = traced
-            baseline_metrics = label_metrics(traced, labels, label_counts)
-            for key in ("label_held", "top_holder"):
-                frame[f"{key}_{name}"] = baseline_metrics[key]
         if faulty:
-            for key, values in faulty_metrics(result.traced, faulty, participants).items():
-                frame[key] = values
-            frame["faulty_traced_data_size"] = faulty_metrics(weighted.traced, faulty, participants)["faulty_traced"]
-            for name, traced in baselines.items():
-                frame[f"faulty_traced_{name}"] = faulty_metrics(traced, faulty, participants)["faulty_traced"]
+            scores.update(faulty_scores(result.traced, weighted.traced, baselines, faulty, participants))
         if batch.truth is not None:
-            frame["truth_client"] = batch.truth
-            scored = faulty_metrics(result.traced, [batch.truth], participants)
-            frame["truth_traced"], frame["truth_chance"] = scored["faulty_traced"], scored["faulty_chance"]
-            for name, traced in baselines.items():
-                frame[f"truth_traced_{name}"] = faulty_metrics(traced, [batch.truth], participants)["faulty_traced"]
-            frame["planted_rate"] = batch.planted_rate
-        # Selection used a batched prediction (in training's memory layout, channels-last for
-        # some models on a CPU: catalog.channels_last); the trace predicts again in its own
-        # chunks and the default layout. A near-tie of two logits may flip between them: such
-        # an input was not traced for the class it was selected for, so it is left out.
-        same = frame["predicted_label"].to_numpy() == batch.selected_as
-        if not same.all():
-            logger.warning("round %d: %d %s input(s) left out: the trace predicted another class",
-                           rnd, int((~same).sum()), batch.kind)
-            frame = frame[same]
-        frames.append(frame)
+            scores.update(ground_truth_scores(result.traced, baselines, batch.truth, participants, batch.planted_rate))
+        for key, values in scores.items():
+            frame[key] = values
+        frames.append(drop_near_ties(frame, batch.selected_as, rnd, batch.kind))
     return pd.concat(frames, ignore_index=True).reindex(columns=PROVENANCE_COLUMNS)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from tracefl.config import RunSpec
-from tracefl.report.catalog import get_item
+from tracefl.config.items import get_item
 from tracefl.report.results import RunResult
 
 

@@ -13,7 +13,7 @@ from tracefl.config.job import Job
 from tracefl.data.registry import get_dataset_spec
 from tracefl.models.catalog import QUICK_MODELS
 from tracefl.models.prefetch import CACHE_VARIABLES, needs_prefetch, prefetch_key
-from tracefl.report import catalog
+from tracefl.config import items
 from tracefl.runs import layout
 
 PRESET = resolve_preset(config, config.get("preset"))
@@ -130,7 +130,7 @@ def item_inputs(item):
         "rounds": [f"results/runs/{r}/rounds.csv" for r in runs],
         "provenance": [f"results/runs/{r}/provenance.csv" for r in runs],
     }
-    if catalog.get_item(item).feddebug:  # FedDebug is image-only: text rows show NA for it
+    if items.get_item(item).feddebug:  # FedDebug is image-only: text rows show NA for it
         files["feddebug"] = [
             f"results/runs/{r}/feddebug.csv" for r in runs if RUNS[r].faulty_ids and RUNS[r].data.kind == "image"
         ]

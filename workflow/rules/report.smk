@@ -1,5 +1,5 @@
 # Figures and tables of the paper: thin rules over `python -m tracefl report`.
-# Names, outputs, the runs each item reads and captions come from tracefl/report/catalog.py.
+# Names, outputs, the runs each item reads and captions come from tracefl/config/items.py.
 
 localrules:
     figure,
@@ -24,10 +24,10 @@ rule figure:
     log:
         "results/logs/report/{fig}.log",
     params:
-        caption=lambda wc: catalog.get_item(wc.fig).caption,
+        caption=lambda wc: items.get_item(wc.fig).caption,
         preset=PRESET.name,
     wildcard_constraints:
-        fig=catalog.wildcard_pattern("figure"),
+        fig=items.wildcard_pattern("figure"),
     shell:
         "python -m tracefl report --item {wildcards.fig} --jobs {input.jobs} --runs-dir results/runs "
         "--out-prefix results/{wildcards.fig} > {log} 2>&1"
@@ -51,10 +51,10 @@ rule table:
     log:
         "results/logs/report/{table}.log",
     params:
-        caption=lambda wc: catalog.get_item(wc.table).caption,
+        caption=lambda wc: items.get_item(wc.table).caption,
         preset=PRESET.name,
     wildcard_constraints:
-        table=catalog.wildcard_pattern("table"),
+        table=items.wildcard_pattern("table"),
     shell:
         "python -m tracefl report --item {wildcards.table} --jobs {input.jobs} --runs-dir results/runs "
         "--out-prefix results/{wildcards.table} > {log} 2>&1"

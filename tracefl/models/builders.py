@@ -68,7 +68,7 @@ def _text(name: str) -> Callable[[int, bool], nn.Module]:
     return build
 
 
-IMAGE_MODELS: dict[str, Callable[[int, bool], nn.Module]] = {
+IMAGE_BUILDERS: dict[str, Callable[[int, bool], nn.Module]] = {
     "cnn": _small(SmallCNN),
     "tiny-cnn": _small(TinyCNN),
     "resnet18": _torchvision("resnet18", "ResNet18_Weights"),
@@ -78,14 +78,14 @@ IMAGE_MODELS: dict[str, Callable[[int, bool], nn.Module]] = {
     "resnet152": _torchvision("resnet152", "ResNet152_Weights"),
     "densenet121": _torchvision("densenet121", "DenseNet121_Weights"),
 }
-assert set(IMAGE_MODELS) == set(IMAGE_MODEL_NAMES), "every image model in the catalog needs a builder here"
+assert set(IMAGE_BUILDERS) == set(IMAGE_MODEL_NAMES), "every image model in the catalog needs a builder here"
 
 
 def build_model(name: str, num_classes: int, pretrained: bool = False, seed: int | None = None) -> nn.Module:
     """Build model ``name``; with ``seed`` its initial weights are reproducible."""
     if not is_known_model(name):
         raise unknown_model(name)
-    builder = IMAGE_MODELS.get(name) or _text(name)
+    builder = IMAGE_BUILDERS.get(name) or _text(name)
     if seed is not None:
         with torch_seeded(seed):
             return builder(num_classes, pretrained)

@@ -1,6 +1,6 @@
 """A stand-in for a training job, for the benchmark's "next to training" rows.
 
-``python -m tracefl.bench.load --threads T`` trains a ResNet-18 on random 32x32 images with
+``python -m tracefl.bench.cpu_load --threads T`` trains a ResNet-18 on random 32x32 images with
 ``T`` torch threads until it is stopped: the CPU load a Flower training job puts on the
 cores a provenance job shares with it.
 """
@@ -12,7 +12,7 @@ import os
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tracefl.bench.load", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tracefl.bench.cpu_load", description=__doc__)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the load (default 2)")
     parser.add_argument("--seconds", type=float, default=600, help="stop after this long at the latest")
     args = parser.parse_args(argv)
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from tracefl.models.registry import build_model
+    from tracefl.models.builders import build_model
 
     model = build_model("resnet18", 10, pretrained=False, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)

@@ -1,4 +1,5 @@
-"""Run one federated training run as a Flower simulation and summarise its rounds."""
+"""The train step: one federated training run as a Flower simulation of this workflow's Flower
+app (tracefl.flower), on Ray or inline, resumed from its checkpoints; then its rounds table."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracefl.report.learned import LEARNED_ACCURACY_PCT
+from tracefl.data.registry import learned_thresholds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,9 +65,10 @@ _FIGURES = "tracefl.report.figures"
 _TABLES = "tracefl.report.tables"
 
 ITEMS: dict[str, Item] = {}
-# Said by every item whose runs are checked against a learned accuracy (tracefl.report.learned).
+# Said by every item whose runs are checked against a learned accuracy (tracefl.report.learned;
+# the thresholds are on the datasets' specs).
 _INCONCLUSIVE = (" A run whose global model ends below its dataset's learned accuracy ("
-                 + ", ".join(f"{name} {pct:g}%" for name, pct in LEARNED_ACCURACY_PCT.items())
+                 + ", ".join(f"{name} {pct:g}%" for name, pct in learned_thresholds().items())
                  + ") is marked inconclusive (column conclusive; a red note or circle in figures).")
 # Said by every item that reads a setting's seeds together (tracefl.report.seeds).
 _SEEDS = (" Runs that differ only in their seed are one setting: the mean over its conclusive seeds with a 95% "
