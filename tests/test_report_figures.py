@@ -78,7 +78,7 @@ def test_a_single_seed_point_gets_no_error_bar(drawn, tmp_path):
     figures.figure3(_sweep({0.3: [0.6, 0.9], 1.0: [1.0]}), tmp_path / "f3", get_item("figure3"))
     bars = [c for ax in drawn[-1].axes for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(bars) == 2 and all(len(bar.lines[2][0].get_segments()) == 1 for bar in bars)
-    assert all(bar.lines[2][0].get_segments()[0][0][0] == 0.3 for bar in bars)
+    assert all(bar.lines[2][0].get_segments()[0][0][0] == 0 for bar in bars)  # alpha 0.3: the first position
 
 
 def test_a_single_seed_curve_gets_no_band(drawn, tmp_path):
@@ -203,3 +203,13 @@ def test_table1_csv_keeps_its_columns(tmp_path):
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
         "Dataset", "Model", "Fault", "α", "Seeds", "n", "TraceFL", "FedDebug", "Label count", "Last layer", "Chance",
         "Model acc."]
+
+
+def test_a_sweep_spaces_its_settings_evenly_and_names_them(drawn, tmp_path):
+    """DP noise 0.0001 ... 0.003 as the paper draws it: one evenly spaced tick each, labelled by its value."""
+    noises = (0.0001, 0.0003, 0.003)
+    figures.figure4([_result(1, dp_noise=n, dp_clip=50.0) for n in noises], tmp_path / "f4", get_item("figure4"))
+    ax = drawn[-1].axes[0]
+    assert list(ax.get_xticks()) == [0, 1, 2]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.0001", "0.0003", "0.003"]
+    assert not ax.get_title().startswith("(a)")  # one panel: no letter

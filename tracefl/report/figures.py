@@ -27,6 +27,7 @@ from tracefl.report.style import (
     accuracy_axis,
     grid_shape,
     hide_unused,
+    label_outer,
     legend_below,
     new_figure,
     note,
@@ -81,7 +82,9 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path) -> None:
         for i, ((dataset, model), group) in enumerate(groups):
             ax = axes.flat[i]
             group = group.sort_values(x)
-            xs = group[x].to_numpy(dtype=float)
+            # the settings evenly spaced, as the paper's sweeps (DP noise 0.0001 ... 0.003 would crowd at 0)
+            values = np.unique(group[x].to_numpy(dtype=float))
+            xs = np.searchsorted(values, group[x].to_numpy(dtype=float)).astype(float)
             for column, key in SWEEP_CURVES.items():
                 look = LOOKS[key]
                 ax.plot(xs, group[column], **look.line(len(xs)))
@@ -89,19 +92,22 @@ def _sweep_plot(table: pd.DataFrame, x: str, xlabel: str, prefix: Path) -> None:
                     error_bars(ax, xs, group, column, look)
             weak = group[~group["conclusive"].astype(bool)]
             if len(weak):  # runs whose model did not learn: circled in red, counted above the panel
-                ax.plot(weak[x], weak["tracefl_pct"], **LOOKS["inconclusive"].line(mew=1.0))
+                ax.plot(xs[~group["conclusive"].astype(bool).to_numpy()], weak["tracefl_pct"],
+                        **LOOKS["inconclusive"].line(mew=1.0))
                 note(ax, f"{len(weak)} of {len(group)} point{'s' if len(group) > 1 else ''} inconclusive")
             seeds = group["conclusive_seeds"].where(group["conclusive_seeds"] > 0, group["seeds"])  # what a mean stands on
             extra = [f"{int(group['traced_correct'].sum())} inputs", seeds_text(int(seeds.min()), int(seeds.max()))]
-            ax.set_title(f"({string.ascii_lowercase[i]}) {dataset.split(' (')[0]} · {model}\n"
-                         + wrap(extra, panel_width_in(fig, cols), TITLE_PT), pad=NOTE_PAD if len(weak) else None)
-            ax.set_xlabel(xlabel)
-            ax.set_xticks(np.unique(xs))
-            ax.tick_params(axis="x", labelrotation=45 if len(np.unique(xs)) > 6 else 0)
-            if len(np.unique(xs)) == 1:  # one setting: a point in the middle, not at an edge
-                ax.set_xlim(xs[0] - 0.5 * (abs(xs[0]) or 1), xs[0] + 0.5 * (abs(xs[0]) or 1))
+            width = panel_width_in(fig, cols)
+            letter = f"({string.ascii_lowercase[i]}) " if len(groups) > 1 else ""
+            ax.set_title(wrap([f"{letter}{dataset.split(' (')[0]}", model], width, TITLE_PT)
+                         + "\n" + wrap(extra, width, TITLE_PT), pad=NOTE_PAD if len(weak) else None)
+            # ten alphas do not fit a panel's width: every value a tick, every other one labelled
+            ax.set_xticks(np.arange(len(values)), [f"{v:g}" if len(values) <= 6 or (len(values) - 1 - k) % 2 == 0
+                                                   else "" for k, v in enumerate(values)])
+            ax.set_xlim(-0.5, len(values) - 0.5)
             accuracy_axis(ax)
         hide_unused(axes, len(groups))
+        label_outer(axes, len(groups), xlabel)
         legend_below(fig, axes.flat, fig.get_figwidth())
         save_figure(fig, prefix)
 

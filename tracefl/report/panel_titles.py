@@ -71,9 +71,10 @@ def wrap(parts: Sequence[str], width_in: float, size: float) -> str:
 
 
 def panel_title(index: int, spec, specs: Sequence, extra: Sequence[str] = (), width_in: float = 2.0) -> str:
-    """``(a) Digits · tiny CNN`` and below it the settings that set the panel apart and ``extra``,
+    """``(a) Digits · tiny CNN`` (no letter on a figure of one panel) and below it the settings that set the panel apart and ``extra``,
     wrapped to the panel's ``width_in``."""
-    head = f"({string.ascii_lowercase[index]}) {short_dataset(spec, specs)} · {display_name(spec.model)}"
+    letter = f"({string.ascii_lowercase[index]}) " if len(specs) > 1 else ""
+    head = wrap([f"{letter}{short_dataset(spec, specs)}", display_name(spec.model)], width_in, TITLE_PT)
     tail = wrap([*panel_settings(spec, specs), *extra], width_in, TITLE_PT)
     return head + ("\n" + tail if tail else "")
 

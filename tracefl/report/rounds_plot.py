@@ -31,6 +31,7 @@ from tracefl.report.style import (
     accuracy_axis,
     grid_shape,
     hide_unused,
+    label_outer,
     legend_below,
     new_figure,
     note,
@@ -117,10 +118,10 @@ def plot_round_panels(panels: list[Panel], prefix: Path) -> pd.DataFrame:
                 note(ax, f"{weak} of {summary['seeds']} seeds inconclusive, left out" if summary["conclusive"]
                       else inconclusive_note(panel.spec.dataset, summary["last_global_accuracy_pct"])
                       + (f" (all {summary['seeds']} seeds)" if summary["seeds"] > 1 else ""))
-            ax.set_xlabel("Communication rounds")
             accuracy_axis(ax)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         hide_unused(axes, len(panels))
+        label_outer(axes, len(panels), "Communication rounds")
         legend_below(fig, axes.flat, fig.get_figwidth())
         save_figure(fig, prefix)
     summary_table = pd.DataFrame(summaries)

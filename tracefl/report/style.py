@@ -80,6 +80,8 @@ class Look:
     hatch: str = ""
     #: What the paper plots: drawn strong, with a 95% band / error bars over seeds.
     lead: bool = False
+    #: On a long curve, markers between the lead's (the label-count rule's crosses beside TraceFL's dots).
+    between: bool = False
     #: Its legend group (:data:`GROUP_HEADERS`) and its text there ('': the label).
     group: str = ""
     short: str = ""
@@ -89,7 +91,8 @@ class Look:
         kwargs = dict(color=self.color, ls=self.ls, lw=self.lw, alpha=self.alpha, zorder=self.zorder,
                       label=self.label, marker=self.marker or None, ms=self.ms, mew=0.8)
         if self.marker and n_points > 15:
-            kwargs["markevery"] = max(1, round(n_points / 12))
+            step = max(1, round(n_points / 12))
+            kwargs["markevery"] = (step // 2 if self.between else 0, step)
         if n_points == 1 and not self.marker:  # a line of one point is not drawn: a tick instead
             kwargs.update(marker="_", ms=10)
         if self.marker in ("o", "s", "D") and not self.lead:
@@ -127,7 +130,7 @@ LOOKS: dict[str, Look] = {
                        group=STRICT),
     # crosses over every line: perfect by construction, it must not vanish under TraceFL at 100%
     "label_count": Look("Label-count rule", "0.2", "-", "x", lw=0.5, alpha=0.75, ms=4.5, zorder=5, hatch="...",
-                        group=STRICT),
+                        between=True, group=STRICT),
     "chance_strict": Look("Chance, strict", "0.65", (0, (1, 2.5)), "", lw=1.0, zorder=1.5, group=STRICT,
                           short="Chance"),
     "feddebug": Look("FedDebug", "0.35", "--", "D", lw=0.9, alpha=0.8, ms=3, zorder=2.5, hatch="///"),
@@ -221,8 +224,8 @@ def _grow_for(fig: plt.Figure, legend) -> None:
 
 
 def panel_width_in(fig: plt.Figure, cols: int) -> float:
-    """The room a panel's title has: its share of the figure's width less the y axis' labels."""
-    return fig.get_figwidth() / cols - 0.6
+    """The room a panel's title has: its share of the figure's width less the tick labels."""
+    return fig.get_figwidth() / cols - 0.3
 
 
 def new_figure(rows: int, cols: int, panel_height_in: float | None = None, width_in: float | None = None,
@@ -241,13 +244,24 @@ def hide_unused(axes: np.ndarray, used: int) -> None:
         ax.set_visible(False)
 
 
-def accuracy_axis(ax, label: str = "Accuracy (%)") -> None:
+def accuracy_axis(ax) -> None:
     """The y axis of every accuracy panel: 0-100% with a little room, light grid."""
     ax.set_ylim(-3, 103)
     ax.set_yticks([0, 25, 50, 75, 100])
-    ax.set_ylabel(label)
     ax.grid(True)
     ax.set_axisbelow(True)
+
+
+def label_outer(axes: np.ndarray, used: int, xlabel: str, ylabel: str = "Accuracy (%)") -> None:
+    """Axis labels once per row and column: the y label on the first column, the x label on the
+    lowest panel of each column (the room goes to the panels)."""
+    rows, cols = axes.shape
+    for i in range(used):
+        ax = axes.flat[i]
+        if i % cols == 0:
+            ax.set_ylabel(ylabel)
+        if i + cols >= used:
+            ax.set_xlabel(xlabel)
 
 
 def note(ax, text: str) -> None:
