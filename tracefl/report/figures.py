@@ -154,38 +154,36 @@ def figure6(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     return table
 
 
-def _seconds(value: float) -> str:
-    """A bar's time as read: '3.7 s', '0.72 ms'; 'n/a' where FedDebug does not run (text models)."""
-    if np.isnan(value):
-        return "n/a"
-    return f"{value:.2g} s" if value >= 0.1 else f"{value * 1000:.2g} ms"
-
-
 def _time_bars(table: pd.DataFrame, prefix: Path) -> None:
-    """Seconds per input per dataset, TraceFL beside FedDebug: the mean over the dataset's runs (faults,
-    alphas, seeds), its 95% interval where the dataset has several runs, the value on each bar."""
+    """Time per input per dataset, TraceFL beside FedDebug: the mean over the dataset's runs (faults,
+    alphas, seeds), its 95% interval where the dataset has several runs, the value on each bar
+    (in ms where every bar is under 0.1 s; 'n/a' where FedDebug does not run: text models)."""
     datasets = list(dict.fromkeys(table["dataset"]))
     width = COLUMN_WIDTH_IN if len(datasets) <= 4 else FULL_WIDTH_IN
     pos = np.arange(len(datasets))
+    columns = {"tracefl": "tracefl_s_per_input", "feddebug": "feddebug_s_per_input"}
+    stats = {key: np.array([mean_ci95(table.loc[table["dataset"] == d, column]) for d in datasets]).reshape(-1, 3)
+             for key, column in columns.items()}
+    slowest = np.nanmax([np.nanmax(v[:, 0]) if np.isfinite(v[:, 0]).any() else 0.0 for v in stats.values()])
+    unit, scale = ("ms", 1000.0) if slowest < 0.1 else ("s", 1.0)
     with paper_style():
         fig, axes = new_figure(1, 1, width_in=width)
         ax = axes[0][0]
-        for offset, column, key in ((-0.2, "tracefl_s_per_input", "tracefl"), (0.2, "feddebug_s_per_input", "feddebug")):
-            look = LOOKS[key]
-            stats = np.array([mean_ci95(table.loc[table["dataset"] == d, column]) for d in datasets]).reshape(-1, 3)
-            ax.bar(pos + offset, np.nan_to_num(stats[:, 0]), 0.4, **look.bar(label=look.label.split(" ")[0]))
-            several = np.isfinite(stats[:, 1])  # one run: no interval, no error bar
+        for offset, key in zip((-0.2, 0.2), columns):
+            look, values = LOOKS[key], stats[key] * scale
+            ax.bar(pos + offset, np.nan_to_num(values[:, 0]), 0.4, **look.bar(label=look.label.split(" ")[0]))
+            several = np.isfinite(values[:, 1])  # one run: no interval, no error bar
             if several.any():
-                err = np.vstack([stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]])[:, several]
-                ax.errorbar(pos[several] + offset, stats[several, 0], yerr=err, fmt="none", ecolor="black",
+                err = np.vstack([values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]])[:, several]
+                ax.errorbar(pos[several] + offset, values[several, 0], yerr=err, fmt="none", ecolor="black",
                             elinewidth=0.6, capsize=2.5, zorder=3)
-            tops = np.where(several, stats[:, 2], stats[:, 0])
-            for x, value, top in zip(pos + offset, stats[:, 0], tops):  # a tiny bar stays readable; no FedDebug on text
-                ax.annotate(_seconds(value), (x, 0 if np.isnan(value) else top),
+            for x, (value, _, high), top_known in zip(pos + offset, values, several):
+                ax.annotate("n/a" if np.isnan(value) else f"{value:.2g} {unit}",
+                            (x, 0 if np.isnan(value) else high if top_known else value),
                             xytext=(0, 2), textcoords="offset points", ha="center", va="bottom")
         inputs = table.groupby("dataset", sort=False)["inputs_traced"].sum().reindex(datasets)
-        ax.set_xticks(pos, [f"{d.split(' (')[0]}\n{int(n)} inputs" for d, n in zip(datasets, inputs)])
-        ax.set_ylabel("Localization time per input (s)")
+        ax.set_xticks(pos, [f"{d.split(' (')[0]}\n{int(n)} traced" for d, n in zip(datasets, inputs)])
+        ax.set_ylabel(f"Localization time per input ({unit})")
         ax.margins(y=0.15)
         ax.grid(axis="y")
         ax.set_axisbelow(True)
