@@ -36,6 +36,8 @@ TITLE_PT = FONT_PT + 0.5
 #: Height of a panel (with its title and axis labels) in a figure of several columns, and of one alone.
 PANEL_HEIGHT_IN = 2.1
 COLUMN_PANEL_HEIGHT_IN = 2.5
+#: A legend entry's handle and the gaps around its text, in inches (sets how many columns fit).
+_HANDLE_IN = 0.45
 #: PNG resolution (a 7-inch figure is 1400 pixels wide in a browser).
 PNG_DPI = 200
 
@@ -106,7 +108,7 @@ class Look:
                 "label": self.label, "zorder": 2, **extra}
 
 
-def _lighter(color: str, amount: float = 0.55) -> tuple[float, float, float]:
+def _lighter(color: str, amount: float = 0.65) -> tuple[float, float, float]:
     """``color`` mixed with white: a baseline's bar face."""
     rgb = np.array(matplotlib.colors.to_rgb(color))
     return tuple(rgb + (1 - rgb) * amount)
@@ -199,7 +201,7 @@ def legend_below(fig: plt.Figure, axes: Sequence, width_in: float, grouped: bool
         rows = [[(_blank(), GROUP_HEADERS[g]), *groups[g]] for g in (PAPER, STRICT)]
         length = max(len(r) for r in rows)
         rows = [r + [(_blank(), "")] * (length - len(r)) for r in rows]
-        needed = sum(max(text_width_in(t) for _, t in column) + 0.45 for column in zip(*rows))
+        needed = sum(max(text_width_in(t) for _, t in column) + _HANDLE_IN for column in zip(*rows))
         if needed <= width_in:  # one row per group: entries column by column, each column across the rows
             cells, ncol = [cell for column in zip(*rows) for cell in column], length
         else:  # one column per group
@@ -214,7 +216,7 @@ def _columns_width_in(labels: Sequence[str], ncol: int) -> float:
     """Width of a legend of ``labels`` in ``ncol`` columns (filled column by column), handles included."""
     rows = math.ceil(len(labels) / ncol)
     columns = [labels[i:i + rows] for i in range(0, len(labels), rows)]
-    return sum(max(text_width_in(t) for t in column) + 0.45 for column in columns)
+    return sum(max(text_width_in(t) for t in column) + _HANDLE_IN for column in columns)
 
 
 def _grow_for(fig: plt.Figure, legend) -> None:
