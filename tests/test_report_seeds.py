@@ -9,7 +9,9 @@ from scipy import stats
 from tracefl.config import RunSpec
 from tracefl.report.results import RunResult
 from tracefl.report.rounds_plot import seed_rounds
-from tracefl.report.seeds import aggregate_seeds, group_by_settings, settings_key, with_interval
+from tracefl.report.seeds import aggregate_seeds, group_by_settings, settings_key
+from tracefl.report.table_files import Shown, printed
+from tracefl.config.items import get_item
 from tracefl.report.tables import table1
 
 
@@ -53,9 +55,9 @@ def test_a_setting_with_no_conclusive_seed_shows_all_marked_and_one_seed_has_no_
     table = aggregate_seeds(runs)
     assert table["tracefl_pct"].tolist() == [50.0, 90.0] and table["conclusive"].tolist() == [False, True]
     assert math.isnan(table["tracefl_pct_ci95_low"].iloc[1])
-    shown = with_interval(table)
-    assert shown["tracefl_pct"].iloc[1] == "90.0" and shown["tracefl_pct"].iloc[0].startswith("50.0 [")
-    assert "tracefl_pct_ci95_low" not in shown.columns
+    shown = printed(table, [Shown("tracefl_pct", "TraceFL", interval=True, dagger=True)])
+    assert shown["TraceFL"].iloc[1] == "90.0"  # one seed: no interval
+    assert shown["TraceFL"].iloc[0].startswith("50.0 [") and shown["TraceFL"].iloc[0].endswith("]†")
 
 
 def test_per_round_curves_average_the_seeds_that_learned():
@@ -74,7 +76,7 @@ def test_table1_is_one_row_per_setting_with_its_seeds(tmp_path):
         mis = pd.DataFrame({"round": [1, 2], "kind": "misprediction", "faulty_traced": hit, "faulty_chance": 0.1,
                             "faulty_traced_label_count": 1.0, "faulty_traced_last_layer": 0.0, "seconds": 0.1})
         results.append(RunResult(r.spec, r.rounds, pd.concat([r.provenance, mis], ignore_index=True)))
-    table = table1(results, tmp_path / "table1", type("I", (), {"caption": "Table I"})())
+    table = table1(results, tmp_path / "table1", get_item("table1"))
     assert len(table) == 1 and table["seeds"].iloc[0] == 2 and table["fault"].iloc[0] == "7 -> 1"
     assert table["tracefl_faulty_pct"].iloc[0] == pytest.approx(50.0)
     assert table["tracefl_faulty_pct_ci95_low"].iloc[0] == 0.0  # clipped to 0-100

@@ -8,34 +8,30 @@ client. ``benchmark_rows`` gives one row per run and method (the long CSV of the
 
 from __future__ import annotations
 
-import textwrap
+import string
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from tracefl.models.catalog import display_name  # noqa: E402
-from tracefl.config.items import Item  # noqa: E402
-from tracefl.provenance.columns import LABEL_COUNT, LAST_LAYER, TRUTH_TRACED, scored_by  # noqa: E402
-from tracefl.report.results import RunResult  # noqa: E402
-from tracefl.report.rounds_plot import legend_entries, save_figure  # noqa: E402
-from tracefl.report.summary import mean_ci95  # noqa: E402
-from tracefl.report.tables import write_table  # noqa: E402
+from tracefl.config.items import Item
+from tracefl.models.catalog import display_name
+from tracefl.provenance.columns import LABEL_COUNT, LAST_LAYER, TRUTH_TRACED, scored_by
+from tracefl.report.results import RunResult
+from tracefl.report.seeds import HIGH, LOW
+from tracefl.report.style import LOOKS, legend_below, new_figure, paper_style, save_figure
+from tracefl.report.summary import mean_ci95
+from tracefl.report.table_files import Shown, write_table
 
 #: Method -> (provenance column it is scored by, name in the figure). FedDebug comes from feddebug.csv.
 METHODS = {
     "tracefl": (TRUTH_TRACED, "TraceFL"),
-    LAST_LAYER: (scored_by(TRUTH_TRACED, LAST_LAYER), "last layer only"),
-    LABEL_COUNT: (scored_by(TRUTH_TRACED, LABEL_COUNT), "label count rule"),
+    LAST_LAYER: (scored_by(TRUTH_TRACED, LAST_LAYER), "Last layer only"),
+    LABEL_COUNT: (scored_by(TRUTH_TRACED, LABEL_COUNT), "Label-count rule"),
     "feddebug": (None, "FedDebug"),
 }
 #: A run that traced fewer planted inputs than this is inconclusive: shown, not averaged in.
 MIN_PLANTED_INPUTS = 20
-COLORS = {"tracefl": "tab:blue", "last_layer": "tab:purple", "label_count": "tab:gray", "feddebug": "tab:red"}
 
 
 def benchmark_rows(result: RunResult) -> list[dict]:
@@ -105,51 +101,83 @@ def long_table(results: list[RunResult]) -> pd.DataFrame:
 
 
 def figure(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
-    """Bars per dataset and method (mean over seeds, 95% interval), chance as a black tick; one panel a scenario."""
+    """Bars per dataset and method, one panel a scenario: TraceFL strong, the baselines lighter, chance a
+    dotted tick; the mean over seeds, with a 95% error bar only where several seeds stand behind it."""
     long = long_table(results)
     long.to_csv(prefix.with_suffix(".csv"), index=False)
     table = aggregate(long)
     scenarios = list(dict.fromkeys(table["scenario"]))
-    width_per_group = max(len(set(zip(table["dataset"], table["model"]))), 1) * 1.5
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(1.0 + (1.2 + width_per_group) * len(scenarios), 4.2),
-                             squeeze=False)
-    for ax, scenario in zip(axes[0], scenarios):
-        part = table[table["scenario"] == scenario]
-        groups = list(dict.fromkeys(zip(part["dataset"], part["model"])))
-        methods = [m for m in METHODS if m in set(part["method"])]
-        width = 0.8 / len(methods)
-        for j, method in enumerate(methods):
-            rows = part[part["method"] == method].set_index(["dataset", "model"]).reindex(groups)
-            pos = np.arange(len(groups)) - 0.4 + width * (j + 0.5)
-            mean = rows["accuracy_pct"].to_numpy(dtype=float)
-            err = np.vstack([mean - rows["ci95_low_pct"].to_numpy(dtype=float),
-                             rows["ci95_high_pct"].to_numpy(dtype=float) - mean])
-            ax.bar(pos, mean, width, color=COLORS[method], label=METHODS[method][1],
-                   yerr=np.nan_to_num(err), capsize=2, error_kw={"lw": 0.8})
-            for x, value in zip(pos, mean):  # the value on each bar: a 0% bar is otherwise invisible
-                if not np.isnan(value):
-                    ax.text(x, 1, f"{value:.0f}", ha="center", va="bottom", fontsize=6, color="white"
-                            if value > 8 else "black")
-        chance = part.groupby(["dataset", "model"], sort=False)["chance_pct"].mean().reindex(groups)
-        ax.hlines(chance.to_numpy(dtype=float), np.arange(len(groups)) - 0.45, np.arange(len(groups)) + 0.45,
-                  colors="black", linestyles=":", label="chance (random participant)")
-        seeds = part.groupby(["dataset", "model"], sort=False)["seeds"].max().reindex(groups)
-        labels = [f"{textwrap.fill(d, 14)}\n{m}\n{int(s)} seed(s)" for (d, m), s in zip(groups, seeds)]
-        ax.set_xticks(np.arange(len(groups)), labels, fontsize=7)
-        ax.set_ylim(0, 105)
-        ax.set_ylabel("Responsible client found (%)")
-        ax.set_title(f"{scenario}: {int(part[part['method'] == 'tracefl']['n_inputs'].sum())} planted inputs traced",
-                     fontsize=9)
-        ax.grid(axis="y", alpha=0.3)
-    handles, labels = legend_entries(axes[0])  # FedDebug is on the backdoor panel only
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
-    save_figure(fig, prefix)
+    with paper_style():
+        fig, axes = new_figure(1, len(scenarios), panel_height_in=2.6)
+        for index, (ax, scenario) in enumerate(zip(axes[0], scenarios)):
+            _scenario_panel(ax, table[table["scenario"] == scenario])
+            traced = int(table[(table["scenario"] == scenario) & (table["method"] == "tracefl")]["n_inputs"].sum())
+            ax.set_title(f"({string.ascii_lowercase[index]}) planted {scenario}\n{traced} planted inputs traced")
+        legend_below(fig, axes.flat, fig.get_figwidth(), grouped=False)
+        save_figure(fig, prefix)
     return long
 
 
+def _scenario_panel(ax, part: pd.DataFrame) -> None:
+    groups = list(dict.fromkeys(zip(part["dataset"], part["model"])))
+    methods = [m for m in METHODS if m in set(part["method"])]
+    width = 0.8 / len(methods)
+    for j, method in enumerate(methods):
+        look = LOOKS[method]  # the method names of METHODS are the looks' keys
+        rows = part[part["method"] == method].set_index(["dataset", "model"]).reindex(groups)
+        pos = np.arange(len(groups)) - 0.4 + width * (j + 0.5)
+        mean = rows["accuracy_pct"].to_numpy(dtype=float)
+        ax.bar(pos, np.nan_to_num(mean), width, **look.bar(label=METHODS[method][1]))
+        low, high = rows["ci95_low_pct"].to_numpy(dtype=float), rows["ci95_high_pct"].to_numpy(dtype=float)
+        several = np.isfinite(low) & np.isfinite(high) & (rows["seeds"].to_numpy(dtype=float) > 1)
+        if several.any():  # one seed: no interval, no error bar
+            ax.errorbar(pos[several], mean[several], yerr=np.vstack([mean - low, high - mean])[:, several],
+                        fmt="none", ecolor="black", elinewidth=0.6, capsize=2, zorder=3)
+        tops = np.where(several, high, mean)
+        for x, value, top in zip(pos, mean, tops):  # the value over each bar: a 0% bar is otherwise invisible
+            ax.annotate("n/a" if np.isnan(value) else f"{value:.0f}", (x, 0 if np.isnan(value) else top),
+                        xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", rotation=90)
+    chance = part.groupby(["dataset", "model"], sort=False)["chance_pct"].mean().reindex(groups)
+    centers = np.arange(len(groups))
+    ax.hlines(chance.to_numpy(dtype=float), centers - 0.45, centers + 0.45, colors=LOOKS["chance"].color,
+              linestyles=LOOKS["chance"].ls, lw=1.2, zorder=4, label=LOOKS["chance"].label)
+    seeds = part.groupby(["dataset", "model"], sort=False)["seeds"].max().reindex(groups)
+    ax.set_xticks(centers, [f"{d.split(' (')[0]}\n{m}\n{int(s)} seed{'s' if s != 1 else ''}"
+                            for (d, m), s in zip(groups, seeds)])
+    ax.set_ylim(0, 118)
+    ax.set_yticks([0, 25, 50, 75, 100])
+    ax.set_ylabel("Responsible client found (%)")
+    ax.grid(axis="y")
+    ax.set_axisbelow(True)
+
+
+#: The printed ground-truth table: one row per dataset, model and scenario, a column per method.
+SHOWN = [Shown("dataset", "Dataset", "text"), Shown("model", "Model", "text"), Shown("scenario", "Planted", "text"),
+         Shown("seeds", "Seeds", "count"), Shown("n_inputs", "n", "count"),
+         Shown("tracefl", "TraceFL", interval=True), Shown("feddebug", "FedDebug"),
+         Shown(LABEL_COUNT, "Label count"), Shown(LAST_LAYER, "Last layer"), Shown("chance_pct", "Chance"),
+         Shown("planted_rate_pct", "Planted rate"), Shown("last_global_acc_pct", "Model acc.")]
+CAPTION = ("{title}, % of planted test inputs traced to the client that planted them (n: inputs traced; planted "
+           "rate: % predicted as planted, for a backdoor its attack success; model acc.: last round), mean over the "
+           "seeds with at least {min_inputs} such inputs with TraceFL's 95% interval where there are several; "
+           "one row per method in {name}.csv.")
+
+
+def by_scenario(aggregated: pd.DataFrame) -> pd.DataFrame:
+    """The aggregate (one row per method) as one row per dataset, model and scenario: a column per method
+    (with TraceFL's interval), and TraceFL's seeds, inputs, chance, planted rate and model accuracy."""
+    keys = ["dataset", "model", "scenario"]
+    wide = aggregated.pivot_table(index=keys, columns="method", values="accuracy_pct", sort=False, dropna=False)
+    tracefl = aggregated[aggregated["method"] == "tracefl"].set_index(keys)
+    out = tracefl[["seeds", "n_inputs", "chance_pct", "planted_rate_pct", "last_global_acc_pct"]].join(wide)
+    out["tracefl" + LOW], out["tracefl" + HIGH] = tracefl["ci95_low_pct"], tracefl["ci95_high_pct"]
+    return out.reset_index()
+
+
 def table(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
-    """The benchmark as a table: mean over seeds and its 95% interval, per dataset, scenario and method."""
+    """The benchmark as a table: mean over seeds and its 95% interval, per dataset, scenario and method
+    (the CSV); printed one row per dataset and scenario with a column per method."""
     out = aggregate(long_table(results))
-    write_table(out, prefix, item.caption)
+    write_table(out, prefix, CAPTION.format(title=item.title, min_inputs=MIN_PLANTED_INPUTS, name=item.name), SHOWN,
+                printed_from=by_scenario(out))
     return out

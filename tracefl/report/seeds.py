@@ -103,22 +103,3 @@ def with_interval_columns(table: pd.DataFrame, columns: Sequence[str]) -> list[s
         out.append(column)
         out.extend(c for c in (column + LOW, column + HIGH) if c in table.columns)
     return out
-
-
-def with_interval(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
-    """For display: each metric with an interval as one cell ``mean [low, high]`` (NA where absent)."""
-    shown = table.copy()
-    for column in list(shown.columns):
-        if column + LOW not in shown.columns:
-            continue
-        cells = []
-        for mean, low, high in zip(shown[column], shown[column + LOW], shown[column + HIGH]):
-            if pd.isna(mean):
-                cells.append("NA")
-            elif pd.isna(low):
-                cells.append(f"{mean:.{digits}f}")
-            else:
-                cells.append(f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]")
-        shown[column] = cells
-        shown = shown.drop(columns=[column + LOW, column + HIGH])
-    return shown

@@ -1,7 +1,9 @@
 """Tables I-III and the client-weighting ablation, each as CSV, Markdown and LaTeX.
 
 Builders of the paper-item catalog (:mod:`tracefl.config.items`): ``builder(results,
-prefix, item)`` writes ``prefix.{csv,md,tex}`` with the item's caption.
+prefix, item)`` writes ``prefix.csv`` with every column and ``prefix.{md,tex}`` shaped like
+the paper's table (:mod:`tracefl.report.table_files`): its columns (:data:`SHOWN`) and a
+one-sentence caption (:func:`caption`).
 """
 
 from __future__ import annotations
@@ -24,22 +26,56 @@ from tracefl.provenance.columns import (
 )
 from tracefl.report.results import RunResult
 from tracefl.report.learned import is_conclusive
-from tracefl.report.seeds import summaries_by_setting, with_interval, with_interval_columns
+from tracefl.report.seeds import summaries_by_setting, with_interval_columns
 from tracefl.report.summary import pct, per_round, per_run
+from tracefl.report.table_files import DAGGER, Shown, write_table
+
+#: Said by every caption: what a cell is.
+CELLS = (f"mean over seeds with TraceFL's 95% interval where there are several, {DAGGER} inconclusive "
+         "(model below its learned accuracy)")
+_DATASET, _MODEL = Shown("dataset", "Dataset", "text"), Shown("model", "Model", "text")
+_SEEDS = Shown("seeds", "Seeds", "count")
+_MODEL_ACC = Shown("last_global_acc_pct", "Model acc.", dagger=True)  # the last round's, as the dagger reads it
+#: Correct predictions: TraceFL by the paper's metric and chance, then the strict metric with the baselines.
+_CORRECT = [Shown("traced_correct", "n", "count"), Shown("tracefl_pct", "TraceFL", interval=True),
+            Shown("chance_pct", "Chance"), Shown("top_holder_pct", "Strict"),
+            Shown("last_layer_top_holder_pct", "Last layer"), Shown("label_count_top_holder_pct", "Label count"),
+            _MODEL_ACC]
+#: The ablation's metrics: each as configured and weighted by data size, then its chance level.
+ABLATION_METRICS = [LABEL_HELD, scored_by(LABEL_HELD, DATA_SIZE), LABEL_HELD_CHANCE,
+                    TOP_HOLDER, scored_by(TOP_HOLDER, DATA_SIZE), TOP_HOLDER_CHANCE]
+#: The printed columns of each table (the CSV keeps every column).
+SHOWN: dict[str, list[Shown]] = {
+    "table1": [_DATASET, _MODEL, Shown("fault", "Fault", "text"), Shown("alpha", "α", "number"), _SEEDS,
+               Shown("traced_mispredictions", "n", "count"), Shown("tracefl_faulty_pct", "TraceFL", interval=True),
+               Shown("feddebug_pct", "FedDebug"), Shown("label_count_faulty_pct", "Label count"),
+               Shown("last_layer_faulty_pct", "Last layer"), Shown("faulty_chance_pct", "Chance"), _MODEL_ACC],
+    "table2": [_DATASET, _MODEL, Shown("dp_noise", "Noise", "number"), Shown("dp_clip", "Clip", "number"), _SEEDS,
+               *_CORRECT],
+    "table3": [_DATASET, _MODEL, Shown("clients", "Clients", "count"), Shown("per_round", "Per round", "count"),
+               _SEEDS, *_CORRECT],
+    "ablation_weighting": [_DATASET, _MODEL, Shown("alpha", "α", "number"), _SEEDS,
+                           Shown("traced_correct", "n", "count"),
+                           *(Shown(pct(metric), header, interval=metric == LABEL_HELD, dagger=metric == LABEL_HELD)
+                             for metric, header in zip(ABLATION_METRICS, ("TraceFL", "TraceFL p_k", "Chance", "Strict",
+                                                                          "Strict p_k", "Chance strict")))],
+}
+_CORRECT_WHAT = ("% of correct predictions traced to a client holding their label (TraceFL, chance) and to its "
+                 "top holder (strict, last layer, label count; n: inputs traced; model acc.: last round)")
+#: What each table shows, the middle of its one-sentence caption.
+_WHAT = {
+    "table1": "% of mispredictions traced to the faulty client (FedDebug: image models only; n: mispredictions "
+              "traced; model acc.: last round)",
+    "table2": _CORRECT_WHAT,
+    "table3": _CORRECT_WHAT,
+    "ablation_weighting": "% of correct predictions traced to a client holding their label and to its top holder "
+                          "(strict), unweighted and weighted by data size p_k = n_k / Σn (the paper's equations 5-6)",
+}
 
 
-def write_table(table: pd.DataFrame, prefix: str | Path, caption: str) -> None:
-    """The same table as CSV (full precision, intervals in their own columns), Markdown and
-    LaTeX (rounded; a metric and its 95% interval in one cell, ``mean [low, high]``)."""
-    prefix = Path(prefix)
-    table.to_csv(prefix.with_suffix(".csv"), index=False)
-    shown = table.drop(columns=[c for c in table.columns if c == "run_id"])
-    shown = shown.round({c: 1 for c in shown.columns if c.endswith("_pct")} | {c: 4 for c in shown.columns if "_s_" in c})
-    shown = with_interval(shown)
-    prefix.with_suffix(".md").write_text(f"{caption}\n\n{shown.to_markdown(index=False)}\n")
-    prefix.with_suffix(".tex").write_text(
-        shown.to_latex(index=False, caption=caption, label=f"tab:{prefix.name}", float_format="%g", na_rep="NA")
-    )
+def caption(item, what: str | None = None, cells: str = CELLS) -> str:
+    """The table's one-sentence caption: its title, what it shows, what a cell is, where the rest is."""
+    return f"{item.title}, {what or _WHAT[item.name]}, {cells}; all columns in {item.name}.csv."
 
 
 def fault_description(spec) -> str:
@@ -65,26 +101,22 @@ def table1(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
         "conclusive", "conclusive_seeds", "tracefl_mis_s_per_input", "feddebug_s_per_input", "run_id",
     ]
     table = table[with_interval_columns(table, cols)]
-    write_table(table, prefix, item.caption)
+    write_table(table, prefix, caption(item), SHOWN["table1"])
     return table
 
 
 def table2(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Table II: TraceFL under server-side differential privacy (noise multiplier, clipping norm)."""
     table = summaries_by_setting(results, RunResult.dp_summary)
-    write_table(table, prefix, item.caption)
+    write_table(table, prefix, caption(item), SHOWN["table2"])
     return table
 
 
 def table3(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Table III: scalability in the number of clients."""
     table = summaries_by_setting(results, RunResult.summary).sort_values(["dataset", "model", "clients"])
-    write_table(table, prefix, item.caption)
+    write_table(table, prefix, caption(item), SHOWN["table3"])
     return table
-
-
-ABLATION_METRICS = [LABEL_HELD, scored_by(LABEL_HELD, DATA_SIZE), LABEL_HELD_CHANCE,
-                    TOP_HOLDER, scored_by(TOP_HOLDER, DATA_SIZE), TOP_HOLDER_CHANCE]
 
 
 def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
@@ -106,5 +138,5 @@ def ablation_weighting(results: list[RunResult], prefix: Path, item: Item) -> pd
         }
 
     table = summaries_by_setting(results, scored)
-    write_table(table, prefix, item.caption)
+    write_table(table, prefix, caption(item), SHOWN["ablation_weighting"])
     return table
