@@ -1,6 +1,16 @@
 # Figures and tables of the paper: thin rules over `python -m tracefl report`.
 # Names, outputs, the runs each item reads and captions come from tracefl/config/items.py.
 
+def report_label(name):
+    """The name the paper gives an item ("Figure 2", "Table I"), from its title."""
+    return items.get_item(name).title.split(":")[0]
+
+
+def rst_text(text):
+    """Caption text with reStructuredText's markup characters escaped (no docutils warnings)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_").replace("`", "\\`").replace("|", "\\|")
+
+
 localrules:
     figure,
     table,
@@ -11,20 +21,21 @@ rule figure:
     input:
         unpack(lambda wc: item_inputs(wc.fig)),
     output:
-        pdf=report(
-            "results/{fig}.pdf",
+        pdf="results/{fig}.pdf",
+        # The PNG goes in the report: a browser shows it in the page (a PDF is a blank pane).
+        png=report(
+            "results/{fig}.png",
             caption="../report/item.rst",
             category="Figures",
-            labels={"item": "{fig}"},
+            labels=lambda wc: {"item": report_label(wc.fig)},
         ),
-        png="results/{fig}.png",
         csv="results/{fig}.csv",
     conda:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/report/{fig}.log",
     params:
-        caption=lambda wc: items.get_item(wc.fig).caption,
+        caption=lambda wc: rst_text(items.get_item(wc.fig).caption),
         preset=PRESET.name,
     wildcard_constraints:
         fig=items.wildcard_pattern("figure"),
@@ -38,23 +49,27 @@ rule table:
     input:
         unpack(lambda wc: item_inputs(wc.table)),
     output:
-        csv=report(
-            "results/{table}.csv",
-            caption="../report/item.rst",
-            category="Tables",
-            labels={"item": "{table}"},
-        ),
+        csv="results/{table}.csv",
         md="results/{table}.md",
         tex="results/{table}.tex",
+        # An HTML rendering of the CSV, so the report shows the table in the page.
+        html=report(
+            "results/{table}.html",
+            caption="../report/item.rst",
+            category="Tables",
+            labels=lambda wc: {"item": report_label(wc.table)},
+        ),
     conda:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/report/{table}.log",
     params:
-        caption=lambda wc: items.get_item(wc.table).caption,
+        caption=lambda wc: rst_text(items.get_item(wc.table).caption),
+        title=lambda wc: items.get_item(wc.table).title,
         preset=PRESET.name,
     wildcard_constraints:
         table=items.wildcard_pattern("table"),
     shell:
         "python -m tracefl report --item {wildcards.table} --jobs {input.jobs} --runs-dir results/runs "
-        "--out-prefix results/{wildcards.table} > {log} 2>&1"
+        "--out-prefix results/{wildcards.table} > {log} 2>&1 && "
+        "python -m tracefl.report.table_html {output.csv} {output.html} {params.title:q} >> {log} 2>&1"
