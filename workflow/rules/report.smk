@@ -1,16 +1,6 @@
 # Figures and tables of the paper: thin rules over `python -m tracefl report`.
 # Names, outputs, the runs each item reads and captions come from tracefl/config/items.py.
 
-def report_label(name):
-    """The name the paper gives an item ("Figure 2", "Table I"), from its title."""
-    return items.get_item(name).title.split(":")[0]
-
-
-def rst_text(text):
-    """Caption text with reStructuredText's markup characters escaped (no docutils warnings)."""
-    return text.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_").replace("`", "\\`").replace("|", "\\|")
-
-
 localrules:
     figure,
     table,
