@@ -8,6 +8,8 @@ localrules:
 
 rule figure:
     """A figure of the paper (PDF, PNG, and the numbers behind it as CSV)."""
+    message:
+        "Drawing {wildcards.fig}"
     input:
         unpack(lambda wc: item_inputs(wc.fig)),
     output:
@@ -36,6 +38,8 @@ rule figure:
 
 rule table:
     """A table of the paper (CSV, Markdown, LaTeX)."""
+    message:
+        "Writing {wildcards.table}"
     input:
         unpack(lambda wc: item_inputs(wc.table)),
     output:
