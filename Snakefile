@@ -14,6 +14,9 @@ min_version("8.0")
 configfile: "config/experiments.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 

@@ -201,3 +201,13 @@ def test_numpy_legacy_seed_is_reproducible_and_restores_the_global_state():
     with numpy_legacy_seed(7):
         assert (np.random.normal(size=3) == first).all()
     assert np.random.random() == expected_next
+
+
+def test_a_configfile_is_merged_over_the_workflows_config_as_snakemake_does():
+    """`--config tests/data/tiny.yaml --preset quick`: the tiny file adds its preset to
+    config/experiments.yaml's, so both resolve (and the tiny file's own `preset:` is the default)."""
+    from tracefl.config.presets import load_preset
+
+    tiny = Path(__file__).parent / "data" / "tiny.yaml"
+    assert load_preset(tiny).name == "tiny"
+    assert load_preset(tiny, "quick").name == "quick"

@@ -1,6 +1,7 @@
 """Workflow tests: lint, dry-runs, and one tiny real end-to-end run through Snakemake."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,42 @@ def _workdir(tmp_path: Path) -> Path:
     """A scratch project: the workflow's config beside fresh results/ and resources/."""
     shutil.copytree(ROOT / "config", tmp_path / "config")
     return tmp_path
+
+
+def chromium() -> str | None:
+    """The headless browser the report test opens the report in (CI installs it: .ci/run)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def dump_dom(browser: str, page: Path) -> str:
+    """The page's DOM after its scripts ran, as a real browser rendered it."""
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+           "--dump-dom", page.as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def check_report_in_browser(report: Path, figures: list[str], tables: list[str]) -> None:
+    """Open Snakemake's report in headless Chromium: the landing page renders, every figure is a PNG
+    the browser decodes, every table is an HTML page, and no caption carries a docutils warning."""
+    browser = chromium()
+    if browser is None:
+        assert not os.environ.get("CI"), "CI must have chromium (.ci/run installs it)"
+        pytest.skip("chromium is not installed (apt-get install -y chromium): the report is not opened in a browser")
+    text = report.read_text()
+    assert "System Message" not in text and "WARNING/2" not in text
+    assert "TraceFL reproduction workflow" in dump_dom(browser, report)
+    for name in figures:
+        assert f'"{name}.png"' in text, name
+    for name in tables:
+        assert f'"{name}.html"' in text, name
+    images = re.findall(r"data:image/png[^\"',]*?;base64,[A-Za-z0-9+/=]+", text)
+    assert len(images) >= len(figures)
+    probe = report.with_name("probe.html")
+    probe.write_text("".join(f'<img src="{src}">' for src in images)
+                     + "<script>window.onload=()=>{document.body.dataset.widths="
+                     "[...document.images].map(i=>i.naturalWidth).join(' ')}</script>")
+    widths = re.search(r'data-widths="([^"]*)"', dump_dom(browser, probe)).group(1).split()
+    assert len(widths) == len(images) and all(int(w) > 100 for w in widths), widths
 
 
 @pytest.mark.parametrize("target", ["results/figure2.pdf", "all"])
@@ -127,6 +164,11 @@ def test_tiny_end_to_end(tmp_path):
     assert set(jobs.loc[jobs["step"] == "train", "run"]) == {r.name for r in runs}
     assert set(jobs.loc[jobs["step"] == "provenance", "run"]) == {r.name for r in runs}
     assert (jobs["model"] == "tiny-cnn").all() and (jobs["seconds"] > 0).all()
+    # the report a reader opens first: after a partial build too (only what was named)
+    proc = snakemake("results/figure2.pdf", "results/table1.csv", "--configfile=" + str(TINY),
+                     "--report", "results/report.html", cwd=work)
+    assert proc.returncode == 0 and "WARNING" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    check_report_in_browser(work / "results/report.html", ["figure2"], ["table1"])
 
 
 TOY_BUILDER = '''

@@ -187,8 +187,29 @@ def load_config(path: str | Path) -> dict[str, Any]:
         return yaml.safe_load(handle) or {}
 
 
+# The workflow's own config file: Snakemake reads it first (`configfile:` in the Snakefile) and
+# merges every `--configfile` over it, so the CLI does the same.
+BASE_CONFIG = Path("config/experiments.yaml")
+
+
+def merge_config(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` merged into `base` key by key, nested mappings too (as Snakemake merges config files)."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_preset(path: str | Path, name: str | None = None) -> Preset:
-    return resolve_preset(load_config(path), name)
+    """The preset `name` of config file `path` merged over config/experiments.yaml (where present)
+    the way Snakemake merges `--configfile` over the workflow's config file."""
+    config = load_config(path)
+    if BASE_CONFIG.is_file() and Path(path).resolve() != BASE_CONFIG.resolve():
+        config = merge_config(load_config(BASE_CONFIG), config)
+    return resolve_preset(config, name)
 
 
 def find_run(preset: Preset, run_id: str) -> RunSpec:

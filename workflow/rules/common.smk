@@ -141,3 +141,13 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_.\-]+",
     run=r"[A-Za-z0-9_.\-]+",
     model_key=r"[A-Za-z0-9_.\-]+",
+
+
+def report_label(name):
+    """The name the paper gives an item ("Figure 2", "Table I"), from its title."""
+    return items.get_item(name).title.split(":")[0]
+
+
+def rst_text(text):
+    """Caption text with reStructuredText's markup characters escaped (no docutils warnings)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_").replace("`", "\\`").replace("|", "\\|")

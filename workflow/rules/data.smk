@@ -10,6 +10,8 @@ rule download_dataset:
 
     A localrule: login nodes have internet, compute nodes often do not. A `local_datasets`
     entry's file is an input, so editing the file rebuilds the stored copy."""
+    message:
+        "Downloading dataset {wildcards.dataset}"
     input:
         lambda wc: local_dataset_file(wc.dataset),
     output:
@@ -37,6 +39,8 @@ rule download_dataset:
 
 rule partition:
     """Dirichlet non-IID split of the train set, then the per-client clean-up."""
+    message:
+        "Partitioning {wildcards.dataset} among clients ({output})"
     input:
         data=f"{DATA_DIR}/{{dataset}}",
         job=lambda wc: ancient(job_file(partition_run(wc.dataset, wc.partition))),

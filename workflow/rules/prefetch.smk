@@ -11,6 +11,8 @@ localrules:
 rule prefetch_model:
     """Build a model once with the network on, so its weights, config and tokenizer are cached
     under cache_dir (TORCH_HOME, HF_HOME) for the jobs that run offline."""
+    message:
+        "Caching model files of {wildcards.model_key}"
     output:
         f"{CACHE_DIR}/models/{{model_key}}.json",
     log:
@@ -26,6 +28,8 @@ rule prefetch_model:
 
 rule prefetch:
     """Every dataset and model file the selected preset needs."""
+    message:
+        "Every dataset and model file of the preset is cached"
     input:
         sorted({f"{DATA_DIR}/{spec.dataset}" for spec in RUNS.values()}),
         sorted({path for run_id in RUNS for path in model_files(run_id)}),

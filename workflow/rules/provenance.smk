@@ -3,6 +3,8 @@
 
 rule provenance:
     """Trace the selected test inputs of every round to the responsible client."""
+    message:
+        "Tracing every round of run {wildcards.run} to its responsible clients"
     input:
         job=lambda wc: job_file(wc.run),
         data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
@@ -26,6 +28,8 @@ rule provenance:
 
 rule feddebug:
     """The FedDebug baseline (Table I, Figure 6) on every round of a faulty-client run."""
+    message:
+        "FedDebug baseline on run {wildcards.run}"
     input:
         job=lambda wc: ancient(job_file(wc.run)),
         rounds="results/runs/{run}/rounds.csv",

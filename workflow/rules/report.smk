@@ -8,23 +8,26 @@ localrules:
 
 rule figure:
     """A figure of the paper (PDF, PNG, and the numbers behind it as CSV)."""
+    message:
+        "Drawing {wildcards.fig}"
     input:
         unpack(lambda wc: item_inputs(wc.fig)),
     output:
-        pdf=report(
-            "results/{fig}.pdf",
+        pdf="results/{fig}.pdf",
+        # The PNG goes in the report: a browser shows it in the page (a PDF is a blank pane).
+        png=report(
+            "results/{fig}.png",
             caption="../report/item.rst",
             category="Figures",
-            labels={"item": "{fig}"},
+            labels=lambda wc: {"item": report_label(wc.fig)},
         ),
-        png="results/{fig}.png",
         csv="results/{fig}.csv",
     conda:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/report/{fig}.log",
     params:
-        caption=lambda wc: items.get_item(wc.fig).caption,
+        caption=lambda wc: rst_text(items.get_item(wc.fig).caption),
         preset=PRESET.name,
     wildcard_constraints:
         fig=items.wildcard_pattern("figure"),
@@ -35,26 +38,32 @@ rule figure:
 
 rule table:
     """A table of the paper (CSV, Markdown, LaTeX)."""
+    message:
+        "Writing {wildcards.table}"
     input:
         unpack(lambda wc: item_inputs(wc.table)),
     output:
-        csv=report(
-            "results/{table}.csv",
-            caption="../report/item.rst",
-            category="Tables",
-            labels={"item": "{table}"},
-        ),
+        csv="results/{table}.csv",
         md="results/{table}.md",
         tex="results/{table}.tex",
+        # An HTML rendering of the CSV, so the report shows the table in the page.
+        html=report(
+            "results/{table}.html",
+            caption="../report/item.rst",
+            category="Tables",
+            labels=lambda wc: {"item": report_label(wc.table)},
+        ),
     conda:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/report/{table}.log",
     params:
-        caption=lambda wc: items.get_item(wc.table).caption,
+        caption=lambda wc: rst_text(items.get_item(wc.table).caption),
+        title=lambda wc: items.get_item(wc.table).title,
         preset=PRESET.name,
     wildcard_constraints:
         table=items.wildcard_pattern("table"),
     shell:
         "python -m tracefl report --item {wildcards.table} --jobs {input.jobs:q} --runs-dir results/runs "
-        "--out-prefix results/{wildcards.table} > {log:q} 2>&1"
+        "--out-prefix results/{wildcards.table} > {log:q} 2>&1 && "
+        "python -m tracefl.report.table_html {output.csv:q} {output.html:q} {params.title:q} >> {log:q} 2>&1"

@@ -8,6 +8,8 @@ localrules:
 rule job_file:
     """What every job of a run reads: its settings (with the dataset's description) and the
     preset's provenance and simulation settings. Rewritten when they change."""
+    message:
+        "Writing the job file of run {wildcards.run}"
     output:
         "results/runs/{run}/job.json",
     log:
@@ -24,6 +26,8 @@ rule train_fl:
     job resumes from its last complete round when the rule runs again. The job file is
     `ancient`: a change of provenance or simulation settings does not retrain (a change of
     run settings is a new run id)."""
+    message:
+        "Training run {wildcards.run} (Flower)"
     input:
         job=lambda wc: ancient(job_file(wc.run)),
         data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
