@@ -1,4 +1,4 @@
-"""The quickstart-shaped app (tests/flower_app) run in this process, with some clients faulty.
+"""The quickstart-shaped app (examples/quickstart-tracefl) run in this process, with some clients faulty.
 
 A faulty client trains on its partition with every label flipped to ``TARGET`` (Table I's
 fault). The server runs FedAvg through ``Strategy.start`` on :class:`tracefl.flower.inline.InlineGrid`
@@ -18,7 +18,7 @@ from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp.strategy import FedAvg, Strategy
 from flwr.supercore.task_identity import TaskIdentity
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "flower_app"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "quickstart-tracefl"))
 
 from quickstart.task import NUM_CLASSES, Net, load_data, load_test, test, train  # noqa: E402
 

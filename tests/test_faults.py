@@ -470,6 +470,8 @@ BAD_INPUT = {
     "status": ["--config", f"{MISSING}/experiments.yaml"],
     "explain": ["--run-dir", MISSING, "--inputs", f"{MISSING}/x.npy", "--out", f"{MISSING}/e.png"],
     "profile": ["--results", MISSING],
+    "audit": ["--run-dir", MISSING, "--out", f"{MISSING}/audit.png"],
+    "fidelity": None,  # reads only this checkout's docs/fidelity.md and presets
     "schema": None,  # reads nothing a user gives
     "bench": None,  # its own parser and tests (tests/test_bench.py)
 }

@@ -344,7 +344,7 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
             write_csv(table, out)
             print(f"wrote {out}")
 
-    from tracefl.cli_args import add_verb, at_least, from_zero
+    from tracefl.cli_args import a_probability, add_verb, at_least, from_zero
     from tracefl.models.device import DEVICES
 
     p = add_verb(sub, "audit", "which clients are behind a recorded run's mistakes, over every round",
@@ -360,7 +360,7 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", default=None, help="for texts: a project text model, a tokenizer folder or a hub id")
     p.add_argument("--max-length", type=at_least(1), default=128, help="tokens per text")
     p.add_argument("--text-column", default="text", help="the CSV column that holds the texts")
-    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error of the per-client tests (Holm)")
+    p.add_argument("--alpha", type=a_probability, default=0.05, help="family-wise error of the per-client tests (Holm)")
     p.add_argument("--layer-decay", type=from_zero(float), default=DEFAULT_LAYER_DECAY,
                    help="weight of a layer relative to the next one (1: all layers alike)")
     p.add_argument("--client-weighting", default="none", choices=CLIENT_WEIGHTINGS,

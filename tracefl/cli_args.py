@@ -62,6 +62,17 @@ def from_zero(kind: type = float) -> Callable[[str], Any]:
     return _bounded(kind, 0, strict=False)
 
 
+def a_probability(text: str) -> float:
+    """A probability strictly between 0 and 1 (a test's family-wise error, say)."""
+    value = from_zero(float)(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed; allowed: a number > 0 and < 1")
+    return value
+
+
+a_probability.__name__ = "float"
+
+
 def version_text() -> str:
     import tracefl
 

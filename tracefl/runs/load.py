@@ -74,8 +74,8 @@ def models_of_round(
     copies of ``template`` with the recorded arrays loaded, in eval mode, on ``device``."""
     meta = read_meta(run_dir, rnd)
     where = f"{run_dir} round {rnd}"
-    check_client_ids(meta.get("participants"), round_dir(run_dir, rnd) / META)
     check_participants(run_dir, rnd, meta)
+    check_client_ids(meta.get("participants"), round_dir(run_dir, rnd) / META)
 
     def loaded(state: Mapping[str, torch.Tensor], what: str) -> nn.Module:
         model = copy.deepcopy(template)
