@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -65,7 +66,7 @@ def _dry_run(tmp_path: Path, *args: str) -> str:
 
 def test_prefetch_target_fetches_every_dataset_and_model_file_and_training_waits_for_it(tmp_path):
     out = _dry_run(tmp_path, "prefetch")
-    models = sorted(line.split("/models/")[1] for line in out.splitlines() if line.strip().startswith("output:") and "/models/" in line)
+    models = sorted(set(re.findall(r"resources/cache/models/([\w.-]+\.json)", out)))
     assert models == ["bert-pretrained.json", "densenet121-pretrained.json", "gpt-pretrained.json", "resnet18-pretrained.json"]
     assert "download_dataset        6" in out
     assert "resources/cache/models/densenet121-pretrained.json" in _dry_run(tmp_path / "all", "results/figure2.pdf")

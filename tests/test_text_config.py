@@ -182,11 +182,13 @@ def test_paper_preset_has_the_papers_text_runs():
     for item in ("figure4", "table2", "table3", "figure5"):
         assert {(r.dataset, r.model) for r in runs(item)} == {("dbpedia-14", "gpt")}, item
     assert [(r.dp_noise, r.dp_clip) for r in runs("table2")] == [(0.003, 15), (0.006, 10), (0.012, 15)]
-    assert sorted(r.num_clients for r in runs("table3")) == [200, 400, 600, 800, 1000]
+    # Table III: the total-client sweep (all 10 a round) and, out of 400, 20-50 clients a round.
+    assert sorted({r.num_clients for r in runs("table3")}) == [200, 400, 600, 800, 1000]
+    assert {20, 30, 40, 50} <= {r.clients_per_round for r in runs("table3") if r.num_clients == 400}
     assert [(r.num_clients, r.rounds) for r in runs("figure5")] == [(400, 80)]
     assert {r.alpha for r in runs("figure4")} == {0.2} and {r.dp_clip for r in runs("figure4")} == {50}
     table1_text = [r for r in runs("table1") if r.model == "gpt"]
-    assert len(table1_text) == 6 and all(r.faulty_clients == (0,) and r.optimizer == "adamw" for r in table1_text)
+    assert len(table1_text) == 6 and all(r.faulty_clients == (0,) and r.optimizer == "hf-trainer" for r in table1_text)
 
 
 def test_local_csv_is_written_into_the_store(tmp_path):

@@ -201,7 +201,7 @@ def test_a_new_item_is_one_catalog_entry_and_becomes_a_target(tmp_path):
     for target in ("results/figure9.pdf", "all"):
         proc = subprocess.run([*cmd, target], cwd=work, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "results/figure9.pdf" in proc.stdout and "wildcards: fig=figure9" in proc.stdout, target
+        assert "Drawing figure9: results/figure9.pdf" in proc.stdout, target
         assert "torch loaded by the controller: False" in proc.stdout
 
 
@@ -225,12 +225,13 @@ def test_catalog_drives_schema_cli_and_wildcards(monkeypatch):
 
 
 def test_conda_env_lists_the_package_dependencies():
-    """envs/tracefl.yaml (for --sdm conda) carries pyproject's dependencies, less Snakemake."""
+    """envs/tracefl.yaml (for --sdm conda) carries pyproject's dependencies and the workflow extra, less Snakemake."""
     import tomllib
 
     import yaml
 
-    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["workflow"]
     wanted = [d for d in wanted if not d.startswith("snakemake")]
     env = yaml.safe_load((ROOT / "envs" / "tracefl.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))

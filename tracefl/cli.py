@@ -175,7 +175,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     """Which client is responsible for each input's prediction, in one round or every round."""
     from tracefl.explain import load_run
     from tracefl.explain.describe import describe, describe_rounds, to_csv, to_json
-    from tracefl.explain.inputs import check_inputs, read_inputs, read_labels
+    from tracefl.explain.inputs import read_inputs, read_labels
     from tracefl.explain.plot import plot_round, plot_rounds
 
     kwargs = _json(args.model_kwargs, "--model-kwargs") if args.model_kwargs else None
@@ -192,9 +192,8 @@ def cmd_explain(args: argparse.Namespace) -> None:
         run.meta(rnd)  # an unknown round fails here, before the inputs are read
     else:
         raise ConfigError(f"--round must be a round number or 'all' (recorded: {run.rounds[0]}..{run.rounds[-1]})")
-    model = run.template()  # which token tensors its forward takes; the inputs are checked against it
+    model = run.template() if args.tokenizer else None  # which token tensors its forward takes
     inputs = read_inputs(args.inputs, args.tokenizer, args.max_length, args.text_column, model)
-    check_inputs(inputs, model, args.inputs)
     labels = read_labels(args.labels) if args.labels else None
     options = {"layer_decay": args.layer_decay, "client_weighting": args.client_weighting}
     result = run.explain(inputs, rnd, device=args.device, labels=labels, select=select,

@@ -131,25 +131,3 @@ def tokenize(texts: list[str], tokenizer: str, max_length: int, model: nn.Module
             out = {k: v for k, v in out.items() if k in params}
     return out
 
-
-def check_inputs(inputs: Inputs, model: nn.Module, path: str | Path) -> None:
-    """Refuse, naming ``path``, a batch the model cannot take: empty, integer pixels, or a shape
-    its forward rejects (tried on the first input, before any round is loaded)."""
-    from tracefl.models.inputs import logits_of, num_rows, take
-
-    if num_rows(inputs) == 0:
-        raise InputError(f"{path}: no inputs (an empty batch); give at least one along dim 0")
-    if isinstance(inputs, torch.Tensor) and not inputs.is_floating_point():
-        raise InputError(f"{path}: {inputs.dtype} values; image inputs must be floating point, "
-                         "scaled and normalised as in training")
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            logits_of(model, take(inputs, slice(0, 1)))
-    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-        shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else {k: tuple(v.shape) for k, v in inputs.items()}
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise InputError(f"{path}: inputs of shape {shape} do not fit the model ({reason})") from None
-    finally:
-        model.train(was_training)

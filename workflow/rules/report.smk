@@ -9,7 +9,7 @@ localrules:
 rule figure:
     """A figure of the paper (PDF, PNG, and the numbers behind it as CSV)."""
     message:
-        "Drawing {wildcards.fig}"
+        "Drawing {wildcards.fig}: {output}"
     input:
         unpack(lambda wc: item_inputs(wc.fig)),
     output:
@@ -39,7 +39,7 @@ rule figure:
 rule table:
     """A table of the paper (CSV, Markdown, LaTeX)."""
     message:
-        "Writing {wildcards.table}"
+        "Writing {wildcards.table}: {output}"
     input:
         unpack(lambda wc: item_inputs(wc.table)),
     output:
