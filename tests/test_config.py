@@ -20,7 +20,7 @@ def test_presets_resolve_and_run_ids_are_unique_and_stable():
     assert len(quick.items["figure2"]) == 9 - text_skipped
     # ... and 18 ground-truth runs (12 without the text data)
     assert len(quick.items["ground_truth"]) == 18 - 6 * sum(".ground_truth[" in note for note in quick.skipped)
-    assert len(paper.items["figure2"]) == 12
+    assert len(paper.items["figure2"]) == 13  # the paper's 12 panels and CIFAR-100 (the seed baseline's)
     again = load_preset(ROOT / "config/experiments.yaml", "quick")
     assert quick.items == again.items
     first = quick.runs[quick.items["figure2"][0]]
@@ -211,3 +211,16 @@ def test_a_configfile_is_merged_over_the_workflows_config_as_snakemake_does():
     tiny = Path(__file__).parent / "data" / "tiny.yaml"
     assert load_preset(tiny).name == "tiny"
     assert load_preset(tiny, "quick").name == "quick"
+
+
+def test_partition_setting_names_itself_in_the_run_and_partition_ids_and_is_checked():
+    base = {"dataset": "mnist-5k", "model": "cnn"}
+    plain = RunSpec.from_mapping(base)
+    neighbouring = RunSpec.from_mapping({**base, "partition": "neighbouring-labels"})
+    assert "neighbouring" not in plain.run_id and "partition" not in plain.to_dict()  # old ids kept
+    assert neighbouring.run_id.startswith("mnist-5k-cnn-neighbouring-labels-c10-")
+    assert neighbouring.partition_id.endswith("-neighbouring-labels") and plain.partition_id != neighbouring.partition_id
+    with pytest.raises(ConfigError, match=r"^run\.partition = 'stripes' is not allowed; allowed: one of dirichlet, neighbouring-labels$"):
+        RunSpec.from_mapping({**base, "partition": "stripes"})
+    with pytest.raises(ConfigError, match=r"^run\.partition = 'neighbouring-labels' is not allowed; a planted scenario"):
+        RunSpec.from_mapping({**base, "partition": "neighbouring-labels", "scenario": "backdoor"})

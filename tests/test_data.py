@@ -40,6 +40,9 @@ def test_registry_has_paper_and_quick_datasets():
     assert get_dataset_spec("cifar10").image_column == "img"
     assert get_dataset_spec("cifar10").mean == (0.4914, 0.4822, 0.4465)
     assert get_dataset_spec("pathmnist").num_classes == 9
+    cifar100 = get_dataset_spec("cifar100")
+    assert (cifar100.hf_path, cifar100.num_classes, cifar100.label_column) == ("uoft-cs/cifar100", 100, "fine_label")
+    assert cifar100.learned_accuracy_pct == 40.0
     assert get_dataset_spec("organamnist").num_classes == 11
     assert get_dataset_spec("yahoo-answers").text_columns == ("question_title", "question_content")
     assert get_dataset_spec("yahoo-answers").label_column == "topic"
@@ -53,7 +56,7 @@ def test_unknown_dataset_is_one_line_error():
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.startswith(
-        "unknown dataset 'foo' (key: dataset); allowed: ag-news, cifar10, dbpedia-14, digits"
+        "unknown dataset 'foo' (key: dataset); allowed: ag-news, cifar10, cifar100, dbpedia-14, digits"
     )
 
 

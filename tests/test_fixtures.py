@@ -17,7 +17,7 @@ from tracefl.steps.download import download_dataset
 from tracefl.data.store import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER_DATASETS = {"mnist", "cifar10", "dbpedia-14", "yahoo-answers", "pathmnist", "organamnist"}
+PAPER_DATASETS = {"mnist", "cifar10", "cifar100", "dbpedia-14", "yahoo-answers", "pathmnist", "organamnist"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_there_is_a_fixture_for_every_dataset_of_the_paper_preset():
     assert {spec.dataset for spec in preset.runs.values()} == PAPER_DATASETS == set(fixture_names())
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10", "dbpedia-14", "yahoo-answers"])
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100", "dbpedia-14", "yahoo-answers"])
 def test_hub_fixtures_have_the_hubs_columns_and_feature_types(fixtures, name):
     import datasets
 
@@ -40,6 +40,7 @@ def test_hub_fixtures_have_the_hubs_columns_and_feature_types(fixtures, name):
     expected_columns = {
         "mnist": ["image", "label"],
         "cifar10": ["img", "label"],
+        "cifar100": ["img", "fine_label", "coarse_label"],
         "dbpedia-14": ["label", "title", "content"],
         "yahoo-answers": ["id", "question_title", "question_content", "best_answer", "topic"],
     }[name]
@@ -78,9 +79,9 @@ def test_the_download_step_reads_each_fixture_through_the_real_loader(fixtures, 
     assert meta["source"] == spec.source and str(fixtures[name]) in meta["origin"]
     assert set(y.tolist()) == set(range(spec.num_classes)) and len(x) == len(y) >= 60
     if spec.kind == "image":
-        side = 32 if name == "cifar10" else 28
+        side = 32 if name in ("cifar10", "cifar100") else 28
         assert x.dtype == np.uint8 and x.shape[1:3] == (side, side)
-        assert x.ndim == (4 if name in ("cifar10", "pathmnist") else 3)
+        assert x.ndim == (4 if name in ("cifar10", "cifar100", "pathmnist") else 3)
     else:
         assert all(isinstance(t, str) and t for t in x[:5])
 

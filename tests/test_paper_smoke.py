@@ -1,4 +1,4 @@
-"""The paper preset end to end at smoke scale, offline, on the fixtures: Figure 2's twelve runs.
+"""The paper preset end to end at smoke scale, offline, on the fixtures: Figure 2's thirteen runs.
 
 Figure 2 is the slice of the paper smoke DAG that touches every dataset loader (the hub's
 MNIST, CIFAR-10, DBpedia-14, Yahoo Answers; MedMNIST's PathMNIST, OrganAMNIST) and every
@@ -35,8 +35,9 @@ def test_paper_preset_figure2_at_smoke_scale_builds_offline_from_the_fixtures(tm
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:] + logs[-8000:]
 
     panels = pd.read_csv(tmp_path / "results/figure2.csv")
-    assert len(panels) == 12 and panels["run_id"].str.startswith("smoke-").all()
-    assert set(panels["dataset"]) == {"mnist", "cifar10", "pathmnist", "organamnist", "dbpedia-14", "yahoo-answers"}
+    assert len(panels) == 13 and panels["run_id"].str.startswith("smoke-").all()
+    assert set(panels["dataset"]) == {"mnist", "cifar10", "cifar100", "pathmnist", "organamnist",
+                                     "dbpedia-14", "yahoo-answers"}
     assert set(panels["model"]) == {"resnet18", "densenet121", "tiny-bert", "tiny-gpt"}
     assert (panels["inputs_traced"] > 0).all()
     for run_id in panels["run_id"]:

@@ -130,3 +130,34 @@ def test_a_thousand_clients_the_paper_table3_maximum_split_every_example_once():
     kept = [i for c in part["clients"].values() for i in c["indices"]]
     assert len(kept) == len(set(kept)) and len(part["clients"]) > 800
     assert all(8 <= c["num_examples"] <= 64 for c in part["clients"].values())
+
+
+def test_neighbouring_labels_give_client_i_exactly_labels_i_to_i_plus_2():
+    """The paper's Figure 1 partition: client i holds labels i, i+1, i+2 (mod the labels), each
+    label's examples split evenly among its three holders, every example once."""
+    from tracefl.data.partition import neighbouring_labels
+
+    rng = np.random.default_rng(3)
+    for num_labels in (9, 10):  # PathMNIST's 9 (client 9 wraps to 0, 1, 2) and MNIST's 10
+        labels = rng.integers(0, num_labels, 3000)
+        part = partition_labels(labels, 10, 0.3, 42, min_label_examples=0, max_client_samples=3000,
+                                min_client_samples=0, kind="neighbouring-labels")
+        assert part["kind"] == "neighbouring-labels" and not part["dropped_clients"]
+        for cid, client in part["clients"].items():
+            expected = {(int(cid) + k) % num_labels for k in range(3)}
+            assert set(map(int, client["label_counts"])) == expected == set(neighbouring_labels(num_labels, int(cid)))
+            assert set(labels[client["indices"]].tolist()) == expected
+        indices = np.concatenate([c["indices"] for c in part["clients"].values()])
+        held = np.isin(labels, sorted({l for c in range(10) for l in neighbouring_labels(num_labels, c)}))
+        assert len(indices) == len(set(indices.tolist())) == int(held.sum())
+        for label in range(num_labels):  # split evenly (to one example) among the clients holding it
+            shares = [c["label_counts"][str(label)] for c in part["clients"].values() if str(label) in c["label_counts"]]
+            assert max(shares) - min(shares) <= 1
+    again = partition_labels(labels, 10, 0.3, 42, kind="neighbouring-labels")
+    assert again == partition_labels(labels, 10, 0.3, 42, kind="neighbouring-labels")
+    assert partition_labels(labels, 10, 0.3, 43, kind="neighbouring-labels") != again  # the seed shuffles
+
+
+def test_an_unknown_partition_kind_is_refused(labels):
+    with pytest.raises(ValueError, match="partition.kind = 'stripes' is not allowed; allowed: dirichlet, neighbouring-labels"):
+        partition_labels(labels, 4, 0.5, 0, kind="stripes")

@@ -101,6 +101,31 @@ def test_schema_and_cross_key_errors_stop_the_dry_run(tmp_path, override, messag
 
 
 @pytest.mark.slow
+def test_tiny_figure1_from_a_real_run(tmp_path):
+    """Figure 1: a neighbouring-labels run (client i holds labels i, i+1, i+2), four test inputs of
+    two labels traced in its last round, and the clients that hold each input's label marked."""
+    work = _workdir(tmp_path)
+    proc = snakemake("results/figure1.png", "--cores", "1", "--configfile", str(TINY), cwd=work)
+    logs = "\n".join(p.read_text() for p in (work / "results" / "logs").rglob("*.log")) if (work / "results/logs").exists() else ""
+    assert proc.returncode == 0, proc.stdout + proc.stderr + logs
+    for ext in ("pdf", "png"):
+        assert (work / f"results/figure1.{ext}").stat().st_size > 0
+    table = pd.read_csv(work / "results/figure1.csv")
+    counts = table[table["part"] == "label_count"]
+    for client, rows in counts.groupby("client"):
+        assert set(rows["label"]) == {(client + k) % 10 for k in range(3)}, client
+    contributions = table[table["part"] == "contribution"]
+    assert sorted(set(contributions["label"])) == [0, 5] and contributions["input"].nunique() == 4
+    assert set(contributions["client"]) == set(range(10))
+    sums = contributions.groupby("input")["contribution"].sum()
+    assert ((sums - 1).abs() < 1e-4).all()  # a softmax over the clients
+    assert (contributions.groupby("input")["traced"].sum() == 1).all()
+    held = {(int(r.client), int(r.label)) for r in counts.itertuples()}
+    assert [(int(c), int(l)) in held for c, l in zip(contributions["client"], contributions["label"])] == \
+        contributions["holds_label"].astype(bool).tolist()
+    assert contributions.groupby("input")["holds_label"].sum().eq(3).all()  # label 0: clients 0, 8, 9
+
+
 def test_tiny_end_to_end(tmp_path):
     """Every figure and table from real runs: download, partition, Flower training (plain,
     label-flipping, DP), provenance, FedDebug, reports."""
@@ -110,7 +135,7 @@ def test_tiny_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr + logs
     assert (work / "results/figure2.pdf").stat().st_size > 0
     assert (work / "results/figure2.png").stat().st_size > 0
-    for item in ("figure2", "figure3", "figure4", "figure5", "figure6"):
+    for item in ("figure1", "figure2", "figure3", "figure4", "figure5", "figure6"):
         assert (work / f"results/{item}.pdf").stat().st_size > 0, item
     for item in ("table1", "table2", "table3", "ablation_weighting", "ground_truth_table"):
         for ext in ("csv", "md", "tex"):
@@ -125,8 +150,8 @@ def test_tiny_end_to_end(tmp_path):
     for column in ("label_held_pct", "label_held_data_size_pct", "top_holder_pct", "top_holder_data_size_pct"):
         assert ablation[column].between(0, 100).all(), column
     runs = sorted((work / "results/runs").iterdir())
-    # plain, its second seed (Figure 3), faulty, DP, style and backdoor runs; the other items share the plain one
-    assert len(runs) == 6
+    # plain, its second seed (Figure 3), faulty, DP, style, backdoor and Figure 1's runs; the other items share the plain one
+    assert len(runs) == 7
     points = pd.read_csv(work / "results/figure3.csv")  # one point: the two seeds' mean and interval
     assert len(points) == 1 and points["seeds"].iloc[0] == 2 and points["run_id"].iloc[0].count(";") == 1
     assert {"tracefl_pct_ci95_low", "tracefl_pct_ci95_high"} <= set(points.columns)

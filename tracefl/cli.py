@@ -104,6 +104,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def cmd_contributions(args: argparse.Namespace) -> None:
+    from tracefl.steps.contributions import run_contributions
+
+    job = _job(args)
+    spec = job.spec if job else _spec(args)
+    settings = job.provenance if job else ProvenanceSettings()
+    table = run_contributions(spec, args.data_dir, args.run_dir, args.out, args.labels_out, settings, device=args.device)
+    traced = table[table["traced"]]
+    held = int(traced["holds_label"].sum())
+    print(f"traced {len(traced)} inputs of labels {sorted(set(traced['label']))}: {held} to a client holding the label")
+
+
 def cmd_provenance(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -442,6 +454,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_provenance)
 
+    p = add_verb(sub, "contributions", "each client's contribution to four test inputs of two labels (Figure 1)",
+                 f"python -m tracefl contributions --job {JOB} --data-dir resources/datasets/digits "
+                 "--run-dir results/runs/RUN --out contributions.csv --labels-out client_labels.csv")
+    _add_run_args(p)
+    p.add_argument("--data-dir", required=True, help="the dataset folder (as `download` writes it)")
+    p.add_argument("--run-dir", required=True, help="the trained run's directory")
+    p.add_argument("--out", required=True, help="the per-input, per-client contributions (CSV) to write")
+    p.add_argument("--labels-out", required=True, help="each client's training examples per label (CSV) to write")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
+    p.set_defaults(func=cmd_contributions)
+
     p = add_verb(sub, "feddebug", "FedDebug baseline on every round of a faulty-client run",
                  f"python -m tracefl feddebug --job {JOB} --run-dir results/runs/RUN --out feddebug.csv")
     _add_run_args(p)
@@ -501,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Verbs that compute with torch: their threads follow ``--threads`` (``--cpus`` for training).
-COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain", "audit")
+COMPUTE_VERBS = ("train", "provenance", "contributions", "feddebug", "explain", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,9 +17,11 @@ CONFIG = Path("config/experiments.yaml")
 # What a row lists, in order: run setting -> its label on the page.
 SETTINGS = {
     "dataset": "datasets", "model": "models", "optimizer": "optimizer", "lr": "lr",
-    "num_clients": "clients", "clients_per_round": "a round", "rounds": "rounds", "alpha": "alpha",
+    "num_clients": "clients", "clients_per_round": "a round", "rounds": "rounds", "partition": "partition", "alpha": "alpha",
     "label_flip": "label flip", "faulty_clients": "faulty clients", "scenario": "scenario", "dp_noise": "DP noise", "dp_clip": "DP clip", "seed": "seeds",
 }
+# Settings listed only where some run departs from their default (the rows would otherwise repeat it).
+_AT_DEFAULT = {"partition": "dirichlet"}
 _BLOCK = re.compile(r"(<!-- presets:(\w+) -->\n)(.*?)(<!-- /presets -->)", re.S)
 
 
@@ -52,7 +54,7 @@ def preset_rows(key: str, presets: dict[str, Preset]) -> str:
     lines.append("| runs | " + " | ".join(str(len(p.items.get(key, []))) for p in presets.values()) + " |")
     for attr, label in SETTINGS.items():
         cells = [_values(p, key, attr) for p in presets.values()]
-        if any(c != "-" for c in cells):
+        if any(c not in ("-", _AT_DEFAULT.get(attr)) for c in cells):
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for attr in ("inputs_per_label", "max_mispredictions", "client_weighting"):
         lines.append(f"| {attr.replace('_', ' ')} | " + " | ".join(str(getattr(p.provenance, attr)) for p in presets.values()) + " |")

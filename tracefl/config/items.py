@@ -38,6 +38,8 @@ class Item:
     runs_from: str | None = None
     # Also needs FedDebug's results on the (image, faulty-client) runs.
     feddebug: bool = False
+    # Also needs each run's per-client contributions to a few test inputs (the contributions step).
+    contributions: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in EXTENSIONS:
@@ -85,6 +87,15 @@ def register(item: Item) -> Item:
 
 
 for _item in (
+    Item("figure1", "figure", "Figure 1: TraceFL on neighbouring labels",
+         "Figure 1 of the TraceFL paper, from a real run (the paper draws it from hard-coded numbers): 10 clients, "
+         "all every round, client i holding the labels i, i+1 and i+2 (mod the labels; flwr-datasets' "
+         "PathologicalPartitioner). Left: each client's training examples per label. Right: TraceFL's contribution "
+         "of each client (softmax over clients, last round) to two test inputs of each of two labels (correctly "
+         "predicted ones first); a box marks the clients that hold the input's label, the true responsible "
+         "clients. CSV: the contributions (part=contribution: input, label, predicted, client, contribution, "
+         "holds_label, traced) and the label counts (part=label_count: client, label, examples).",
+         "tracefl.report.figure1:figure1", contributions=True),
     Item("figure2", "figure", "Figure 2: localization accuracy per round",
          "Figure 2 of the TraceFL paper: TraceFL's localization accuracy per communication round beside its "
          "chance level, the strict 'top holder' metric and its chance level, two baselines on the same inputs "

@@ -18,6 +18,7 @@ from tracefl.errors import ConfigError
 from tracefl.config.scale import DEFAULT_SCALE, SCALES
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
+from tracefl.data.partition import DIRICHLET, LABELS_PER_CLIENT, NEIGHBOURING_LABELS, PARTITIONS
 from tracefl.data.scenarios import BACKDOOR, NONE, SCENARIOS, minimum_clients, planted_clients
 from tracefl.models.catalog import (
     DEFAULT_MAX_LENGTH,
@@ -33,7 +34,7 @@ AUTO = "auto"
 # Settings added after run ids were first published: left out of to_dict (and so of
 # the id's hash) while they hold their default, so existing runs keep their ids.
 _OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE, "scenario": NONE,
-                       "exclude_clients": [], "exclude_from_round": 1}
+                       "exclude_clients": [], "exclude_from_round": 1, "partition": DIRICHLET}
 # Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
 DATASET_SPEC_KEY = "dataset_spec"
 
@@ -52,6 +53,10 @@ class RunSpec:
     clients_per_round: int = setting(4, schema=_int(1), doc="clients sampled each round")
     rounds: int = setting(10, schema=_int(1), doc="communication rounds")
     alpha: float = setting(0.3, schema={"type": "number", "exclusiveMinimum": 0}, doc="Dirichlet concentration")
+    # How the training labels are split (tracefl.data.partition): Dirichlet by alpha, or the paper's
+    # Figure 1 (client i holds labels i, i+1, i+2 mod the classes; alpha is then not used).
+    partition: str = setting(DIRICHLET, schema={"enum": list(PARTITIONS)},
+                             doc="dirichlet (by alpha) or neighbouring-labels (client i: labels i, i+1, i+2)")
     local_epochs: int = setting(2, schema=_int(1), doc="local epochs per round")
     batch_size: int = setting(32, schema=_int(1), doc="local batch size")
     # None / "auto": the model family's default (images Adam 1e-3, transformers AdamW 5e-5).
@@ -128,6 +133,7 @@ class RunSpec:
         model = self.model.replace("/", "--")
         prefix = "" if self.scale == DEFAULT_SCALE else f"{self.scale}-"
         planted = "" if self.scenario == NONE else f"-{self.scenario}"
+        planted += "" if self.partition == DIRICHLET else f"-{self.partition}"
         return (
             f"{prefix}{self.dataset}-{model}{planted}-c{self.num_clients}-p{self.clients_per_round}"
             f"-r{self.rounds}-a{self.alpha:g}-s{self.seed}-{digest}"
@@ -137,6 +143,7 @@ class RunSpec:
     def partition_id(self) -> str:
         """Name of the partition file this run trains on (runs may share one)."""
         planted = "" if self.scenario == NONE else f"-{self.scenario}"
+        planted += "" if self.partition == DIRICHLET else f"-{self.partition}"
         return (
             f"c{self.num_clients}-a{self.alpha:g}-s{self.seed}-m{self.max_client_samples}"
             f"-l{self.min_label_examples}-b{self.batch_size}{planted}"
@@ -281,5 +288,11 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
             raise bad("scenario", "a planted scenario cannot be combined with faulty_clients / label_flip")
         if spec.num_clients < minimum_clients(spec.scenario):
             raise bad("num_clients", f"scenario {spec.scenario} needs at least {minimum_clients(spec.scenario)} clients")
+    if spec.partition == NEIGHBOURING_LABELS:
+        if spec.scenario != NONE:
+            raise bad("partition", "a planted scenario has its own partition; use partition: dirichlet")
+        if dataset.num_classes < LABELS_PER_CLIENT:
+            raise bad("partition", f"dataset '{spec.dataset}' has {dataset.num_classes} labels, fewer than the "
+                                   f"{LABELS_PER_CLIENT} each client holds")
     if spec.dp_noise > 0 and spec.dp_clip <= 0:
         raise bad("dp_clip", "must be > 0 when dp_noise > 0")

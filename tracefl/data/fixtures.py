@@ -37,6 +37,9 @@ class HubSchema:
     channels: int = 0  # 1 (mode "L") or 3 (mode "RGB")
     text_columns: tuple[str, ...] = ()  # every string column, in the hub's order
     extra_int_columns: tuple[str, ...] = ()  # e.g. Yahoo Answers' "id"
+    # Class-label columns after the label, name -> classes (CIFAR-100's "coarse_label": 20 superclasses;
+    # the fixture's value is the fine label // 5, not the real superclass map).
+    trailing_label_columns: tuple[tuple[str, int], ...] = ()
     label_first: bool = False  # DBpedia-14 lists its label before its texts
 
 
@@ -54,6 +57,19 @@ SCHEMAS: dict[str, HubSchema | MedMnistSchema] = {
     "cifar10": HubSchema(
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         image_size=32, channels=3,
+    ),
+    "cifar100": HubSchema(
+        class_names=tuple(
+            "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel "
+            "can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur "
+            "dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion "
+            "lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree "
+            "pear pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea "
+            "seal shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table "
+            "tank telephone television tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf woman "
+            "worm".split()
+        ),
+        image_size=32, channels=3, trailing_label_columns=(("coarse_label", 20),),
     ),
     "dbpedia-14": HubSchema(
         class_names=("Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder",
@@ -148,6 +164,9 @@ def _write_hub(folder: Path, spec: DatasetSpec, schema: HubSchema, rows: dict[st
             features[column] = datasets.Value("string")
         if not schema.label_first:
             columns[spec.label_column], features[spec.label_column] = labels.tolist(), label
+        for column, classes in schema.trailing_label_columns:
+            columns[column] = (labels * classes // spec.num_classes).tolist()
+            features[column] = datasets.ClassLabel(num_classes=classes)
         table = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
         (folder / "data").mkdir(parents=True, exist_ok=True)
         table.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))

@@ -1,7 +1,8 @@
 """Non-IID client partitions (docs/algorithm.md section 5), stored as JSON.
 
-flwr-datasets' DirichletPartitioner splits the training labels across clients; we
-then apply the artifact's per-client clean-up (rare labels dropped, size capped,
+flwr-datasets' DirichletPartitioner splits the training labels across clients (or, for
+the paper's Figure 1, its PathologicalPartitioner gives client i the labels i, i+1, i+2
+mod the number of classes); we then apply the artifact's per-client clean-up (rare labels dropped, size capped,
 tiny clients dropped). The JSON records which examples and label counts each client
 has, so training and provenance read the same assignment without recomputing it.
 
@@ -24,6 +25,13 @@ import numpy as np
 
 from tracefl.atomic import write_json
 from tracefl.errors import InputError, reading
+
+#: The partitions a run may ask for (the run setting ``partition``).
+DIRICHLET = "dirichlet"
+NEIGHBOURING_LABELS = "neighbouring-labels"
+PARTITIONS = (DIRICHLET, NEIGHBOURING_LABELS)
+#: Labels each client holds in the neighbouring-labels partition (the paper's Figure 1: three).
+LABELS_PER_CLIENT = 3
 
 
 def _require(key: str, value: Any, ok: bool, allowed: str) -> None:
@@ -91,6 +99,47 @@ def _dirichlet(labels: np.ndarray, num_clients: int, alpha: float, seed: int) ->
     return parts
 
 
+def neighbouring_labels(num_labels: int, client: int, per_client: int = LABELS_PER_CLIENT) -> list[int]:
+    """The labels client ``client`` holds in the neighbouring-labels partition: ``client``,
+    ``client + 1``, ... mod ``num_labels`` (the paper's Figure 1)."""
+    return [(client + k) % num_labels for k in range(per_client)]
+
+
+def _neighbouring(labels: np.ndarray, num_clients: int, seed: int) -> list[np.ndarray]:
+    """Each client's example indices: flwr-datasets' PathologicalPartitioner in its
+    ``deterministic`` mode, which gives partition i the sorted labels i, i+1, i+2 (mod their
+    number) and splits each label's examples evenly among the partitions holding it.
+    (Its ``first-deterministic`` mode draws the second and third labels at random.)"""
+    import datasets
+    from flwr_datasets.partitioner import PathologicalPartitioner
+
+    present = np.unique(labels)
+    if len(present) < LABELS_PER_CLIENT:
+        raise ValueError(f"the neighbouring-labels partition needs at least {LABELS_PER_CLIENT} labels in the "
+                         f"train split, found {len(present)} (key: partition)")
+    partitioner = PathologicalPartitioner(
+        num_partitions=num_clients,
+        partition_by="label",
+        num_classes_per_partition=LABELS_PER_CLIENT,
+        class_assignment_mode="deterministic",
+        shuffle=True,
+        seed=seed,
+    )
+    partitioner.dataset = datasets.Dataset.from_dict(
+        {"label": labels, "idx": np.arange(len(labels), dtype=np.int64)}
+    )
+    parts = [
+        np.asarray(partitioner.load_partition(cid).with_format("numpy")[:]["idx"], dtype=np.int64)
+        for cid in range(num_clients)
+    ]
+    for cid, indices in enumerate(parts):  # the layout we document, checked rather than assumed
+        expected = {int(present[k]) for k in neighbouring_labels(len(present), cid)}
+        if set(np.unique(labels[indices]).tolist()) != expected:
+            raise AssertionError(f"PathologicalPartitioner gave client {cid} labels "
+                                 f"{sorted(np.unique(labels[indices]).tolist())}, expected {sorted(expected)}")
+    return parts
+
+
 def partition_labels(
     labels: np.ndarray,
     num_clients: int,
@@ -100,14 +149,18 @@ def partition_labels(
     min_label_examples: int = 10,
     max_client_samples: int = 2048,
     min_client_samples: int = 32,
+    kind: str = DIRICHLET,
 ) -> dict[str, Any]:
-    """Split example indices across clients (Dirichlet by label) and clean them up.
+    """Split example indices across clients and clean them up.
 
+    ``kind``: ``dirichlet`` (by label, concentration ``alpha``) or ``neighbouring-labels``
+    (client i holds labels i, i+1, i+2 mod their number; ``alpha`` unused).
     Per client: labels with fewer than ``min_label_examples`` examples are removed,
     then the first ``max_client_samples`` examples (partition order) are kept, and a
     client left with fewer than ``min_client_samples`` (one batch) is dropped.
     """
     labels = _validate(labels, num_clients, alpha, seed)
+    _require("kind", kind, kind in PARTITIONS, ", ".join(PARTITIONS))
     min_label_examples, max_client_samples, min_client_samples = (
         v.item() if isinstance(v, np.generic) else v for v in (min_label_examples, max_client_samples, min_client_samples)
     )
@@ -120,9 +173,10 @@ def partition_labels(
             f"min_client_samples ({min_client_samples}) must not exceed max_client_samples "
             f"({max_client_samples}) (key: min_client_samples)"
         )
+    parts = _dirichlet(labels, num_clients, alpha, seed) if kind == DIRICHLET else _neighbouring(labels, num_clients, seed)
     clients: dict[str, Any] = {}
     dropped: list[str] = []
-    for cid, indices in enumerate(_dirichlet(labels, num_clients, alpha, seed)):
+    for cid, indices in enumerate(parts):
         own = labels[indices]
         values, counts = np.unique(own, return_counts=True)
         keep_labels = values[counts >= min_label_examples]
@@ -136,7 +190,7 @@ def partition_labels(
             "label_counts": {str(int(v)): int(c) for v, c in zip(values, counts)},
             "num_examples": int(len(kept)),
         }
-    return {
+    partition = {
         "num_clients": int(num_clients),
         "alpha": float(alpha),
         "seed": int(seed),
@@ -147,6 +201,9 @@ def partition_labels(
         "clients": clients,
         "dropped_clients": dropped,
     }
+    if kind != DIRICHLET:  # Dirichlet files keep their old contents
+        partition["kind"] = kind
+    return partition
 
 
 def write_partition(path: str | Path, partition: dict[str, Any]) -> Path:

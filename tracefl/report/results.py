@@ -61,6 +61,8 @@ class RunResult:
     rounds: pd.DataFrame
     provenance: pd.DataFrame
     feddebug: pd.DataFrame | None = None
+    # Where the run's files are (items that read more than the tables above, e.g. Figure 1).
+    run_dir: Path | None = None
 
     @classmethod
     def load(cls, spec: RunSpec, runs_dir: str | Path) -> "RunResult":
@@ -77,7 +79,7 @@ class RunResult:
             feddebug = read_table(run / "feddebug.csv", ["round", "score"], "run the feddebug step again")
             if feddebug[["round", "score"]].isna().any().any():
                 raise InputError(f"{run / 'feddebug.csv'}: incomplete rows; run the feddebug step again")
-        return cls(spec, rounds, provenance, feddebug)
+        return cls(spec, rounds, provenance, feddebug, run)
 
     def summary(self) -> dict:
         """Averages over rounds, as the paper reports them."""

@@ -1,4 +1,4 @@
-"""The partition step: a run's Dirichlet non-IID split of its dataset's training labels,
+"""The partition step: a run's non-IID split (Dirichlet, or neighbouring labels) of its dataset's training labels,
 with the run's planted scenario (tracefl.data.scenarios) where it has one."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tracefl.data.partition import partition_labels, write_partition
 from tracefl.data.store import check_store, load_split
 
 
-PARTITION_SETTINGS = ("num_clients", "alpha", "seed", "min_label_examples", "max_client_samples")
+PARTITION_SETTINGS = ("num_clients", "alpha", "seed", "min_label_examples", "max_client_samples", "partition")
 
 
 def check_partition_settings(settings: dict[str, Any]) -> None:
@@ -38,6 +38,7 @@ def partition_for(spec: RunSpec, labels: np.ndarray) -> dict[str, Any]:
             min_label_examples=spec.min_label_examples,
             max_client_samples=spec.max_client_samples,
             min_client_samples=spec.batch_size,
+            kind=spec.partition,
         )
 
     labels = np.asarray(labels)

@@ -26,6 +26,29 @@ rule provenance:
         "--run-dir results/runs/{wildcards.run} --out {output:q} > {log:q} 2>&1"
 
 
+rule contributions:
+    """Each client's contribution to four test inputs of two labels in the last round (Figure 1)."""
+    message:
+        "Tracing Figure 1's inputs of run {wildcards.run}"
+    input:
+        job=lambda wc: job_file(wc.run),
+        data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
+        rounds="results/runs/{run}/rounds.csv",
+        models=lambda wc: ancient(model_files(wc.run)),
+    output:
+        contributions="results/runs/{run}/contributions.csv",
+        labels="results/runs/{run}/client_labels.csv",
+    conda:
+        "../../envs/tracefl.yaml"
+    log:
+        "results/logs/contributions/{run}.log",
+    threads: 1
+    shell:
+        "python -m tracefl contributions --job {input.job:q} --threads {threads} --data-dir {input.data:q} "
+        "--run-dir results/runs/{wildcards.run} --out {output.contributions:q} --labels-out {output.labels:q} "
+        "> {log:q} 2>&1"
+
+
 rule feddebug:
     """The FedDebug baseline (Table I, Figure 6) on every round of a faulty-client run."""
     message:
