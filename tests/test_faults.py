@@ -465,6 +465,8 @@ BAD_INPUT = {
     "partition": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--out", f"{MISSING}/p.json"],
     "train": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--partition", MISSING, "--run-dir", MISSING],
     "provenance": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--run-dir", MISSING, "--out", f"{MISSING}/p.csv"],
+    "contributions": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--run-dir", MISSING,
+                      "--out", f"{MISSING}/c.csv", "--labels-out", f"{MISSING}/l.csv"],
     "feddebug": ["--job", f"{MISSING}/job.json", "--run-dir", MISSING, "--out", f"{MISSING}/f.csv"],
     "report": ["--item", "figure2", "--jobs", f"{MISSING}/job.json", "--out-prefix", f"{MISSING}/figure2"],
     "status": ["--config", f"{MISSING}/experiments.yaml"],
