@@ -1,6 +1,6 @@
 """Where a build's time went: the Snakemake benchmark files of its jobs, summed by step and model.
 
-Every computing rule (``train_fl``, ``provenance``, ``feddebug``) writes
+Every computing rule (``train_fl``, ``provenance``, ``contributions``, ``feddebug``) writes
 ``results/benchmarks/STEP/RUN.tsv`` (Snakemake's ``benchmark:``). This module reads back each
 job's wall seconds and peak resident memory (Snakemake samples memory, and CPU time, every
 second, then every 30 s: the peak is a lower bound, and the sampled CPU time misses up to

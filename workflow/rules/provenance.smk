@@ -42,6 +42,8 @@ rule contributions:
         "../../envs/tracefl.yaml"
     log:
         "results/logs/contributions/{run}.log",
+    benchmark:
+        "results/benchmarks/contributions/{run}.tsv"
     threads: 1
     shell:
         "python -m tracefl contributions --job {input.job:q} --threads {threads} --data-dir {input.data:q} "
