@@ -60,7 +60,7 @@ class TimeLeft:
 def _duration(seconds: float) -> str:
     minutes = seconds / 60
     if minutes < 1:
-        return "1 min" if seconds > 0 else "0 min"
+        return f"{seconds:.0f} s"
     if minutes < 90:
         return f"{minutes:.0f} min"
     return f"{minutes / 60:.1f} h"
