@@ -4,6 +4,7 @@ a title says, no interval drawn for a single seed, tables of a handful of column
 import re
 
 import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
@@ -11,14 +12,14 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.text import Text
 
 from tracefl.config import RunSpec
-from tracefl.report import figures, ground_truth, rounds_plot, tables
+from tracefl.report import figures, ground_truth, rounds_plot, style, tables
 from tracefl.config.items import get_item
 from tracefl.report.results import RunResult
 from tracefl.report.style import FONT_PT, FULL_WIDTH_IN, LOOKS
 
 
 def _result(seed: int = 1, held=(1.0, 1.0), accuracy=(0.9, 0.95), **settings) -> RunResult:
-    spec = RunSpec(dataset="digits", model="cnn", rounds=len(accuracy), seed=seed, **settings)
+    spec = RunSpec(**{"dataset": "digits", "model": "cnn", "rounds": len(accuracy), "seed": seed, **settings})
     rounds = pd.DataFrame({"round": range(1, len(accuracy) + 1), "global_accuracy": list(accuracy)})
     provenance = pd.DataFrame({"round": range(1, len(accuracy) + 1), "kind": "correct", "label_held": list(held),
                                "label_held_chance": 0.5, "top_holder": 0.5, "top_holder_chance": 0.25,
@@ -44,11 +45,12 @@ def _planted(seed: int, scenario: str, hit: float) -> RunResult:
 
 @pytest.fixture
 def drawn(monkeypatch):
-    """The figures the builders save, kept open to be inspected."""
+    """The figures the builders save (as they save them: titles fitted, files written), kept to be inspected."""
     kept: list[plt.Figure] = []
 
     def keep(fig, prefix):
-        fig.canvas.draw()
+        style.save_figure(fig, prefix)
+        FigureCanvasAgg(fig).draw()  # closing the figure took its canvas
         kept.append(fig)
 
     for module in (figures, rounds_plot, ground_truth):
@@ -132,6 +134,48 @@ def test_titles_name_what_differs_between_panels(drawn, tmp_path):
                     get_item("figure2"))
     titles = [ax.get_title() for ax in drawn[-1].axes if ax.get_visible()]
     assert "2 of 10 clients/round" in titles[0] and "DP noise 0.001, clip 5" in titles[1]
+
+
+def _inside_and_apart(fig) -> None:
+    """Every panel's title and note inside the figure, and clear of the titles beside it."""
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    boxes = []
+    for ax in (a for a in fig.axes if a.get_visible()):
+        for text in [ax.title, *ax.texts]:
+            box = text.get_window_extent(renderer)
+            assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, text.get_text()
+            boxes.append((text.get_text(), box))
+    for i, (a, box) in enumerate(boxes):
+        for b, other in boxes[i + 1:]:
+            assert not box.overlaps(other), (a, b)
+
+
+@pytest.mark.parametrize("panels", [1, 2, 5, 12])
+def test_long_titles_and_notes_wrap_inside_the_figure(drawn, tmp_path, panels):
+    """The quick Figure 2's (c) title ran past the figure's right edge; at every panel count a long
+    title (models, clients, DP) and the inconclusive note wrap to their panel's room."""
+    models = ["cnn", "resnet18", "densenet121"]
+    results = [_result(1, accuracy=(0.3, 0.4), model=models[i % 3], clients_per_round=4 + i % 7,
+                       dp_noise=0.0001 * (i + 1), dp_clip=50.0) for i in range(panels)]
+    figures.figure2(results, tmp_path / "f2", get_item("figure2"))
+    fig = drawn[-1]
+    _inside_and_apart(fig)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert len(titles) == panels and all("DP noise" in t.replace("\n", " ") for t in titles if panels > 1)
+    assert panels == 1 or max(t.count("\n") for t in titles) >= 2  # a long title did wrap
+
+
+def test_fit_text_breaks_at_the_dots_then_between_words_keeping_a_parenthesis():
+    size = style.TITLE_PT
+    line = "10 of 10 clients/round · 606 inputs · mean of 3 seeds"
+    assert style.fit_text(line, 10.0, size) == line
+    room = max(style.text_width_in(t, size) for t in ("10 of 10 clients/round", "606 inputs · mean of 3 seeds"))
+    narrow = style.fit_text(line, room + 0.01, size)
+    assert narrow.split("\n") == ["10 of 10 clients/round", "606 inputs · mean of 3 seeds"]
+    note = style.fit_text("inconclusive: model at 87% < 90% (all 3 seeds)", 1.6, size)
+    assert note.split("\n") == ["inconclusive: model at", "87% < 90% (all 3 seeds)"]
+    assert all(style.text_width_in(t, size) <= 1.6 for t in note.split("\n"))
 
 
 def test_tracefl_and_the_model_lead_and_the_label_count_rule_shows_over_tracefl(drawn, tmp_path):

@@ -175,7 +175,7 @@ def cmd_status(args: argparse.Namespace) -> None:
 
     preset = load_preset(args.config, args.preset)
     while True:
-        text = "\n".join(status_lines(preset, args.results))
+        text = "\n".join(status_lines(preset, args.results, args.cores))
         if not args.watch:
             print(text)
             return
@@ -492,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="the results folder")
     p.add_argument("--watch", type=from_zero(float), default=0, metavar="SECONDS",
                    help="redraw every SECONDS until Ctrl-C (0: print once)")
+    p.add_argument("--cores", type=at_least(1), default=None, metavar="N",
+                   help="cores the rest of the build runs on, for the time-left estimate (default: this machine's)")
     p.set_defaults(func=cmd_status)
 
     p = add_verb(sub, "explain", "which client is responsible for a prediction: any recorded run",

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from tracefl.errors import ConfigError
 from tracefl.config.scale import DEFAULT_SCALE, SCALES
+from tracefl.config.run_names import setting_segments
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.data.partition import DIRICHLET, LABELS_PER_CLIENT, NEIGHBOURING_LABELS, PARTITIONS
@@ -127,16 +128,21 @@ class RunSpec:
     def run_id(self) -> str:
         """Readable prefix plus a short hash of every setting: stable and unique.
 
-        A hub model id's ``/`` becomes ``--`` so the id stays one path component.
+        The prefix names the settings presets vary: faults, DP and excluded clients get a
+        segment each when off their default (:mod:`tracefl.config.run_names`). A hub model
+        id's ``/`` becomes ``--`` so the id stays one path component.
         """
         digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
         model = self.model.replace("/", "--")
         prefix = "" if self.scale == DEFAULT_SCALE else f"{self.scale}-"
         planted = "" if self.scenario == NONE else f"-{self.scenario}"
         planted += "" if self.partition == DIRICHLET else f"-{self.partition}"
+        varied = "".join(f"-{segment}" for segment in setting_segments(
+            self.faulty_clients, self.label_flip, self.dp_noise, self.dp_clip,
+            self.exclude_clients, self.exclude_from_round))
         return (
             f"{prefix}{self.dataset}-{model}{planted}-c{self.num_clients}-p{self.clients_per_round}"
-            f"-r{self.rounds}-a{self.alpha:g}-s{self.seed}-{digest}"
+            f"-r{self.rounds}-a{self.alpha:g}{varied}-s{self.seed}-{digest}"
         )
 
     @property

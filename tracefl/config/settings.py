@@ -95,5 +95,11 @@ class SimulationSettings:
         backend: how many threads split a float sum changes its last bits)."""
         return max(1, int(self.client_cpus))
 
+    @property
+    def train_threads(self) -> int:
+        """Cores a training job keeps busy: Ray runs clients side by side (2), the inline backend
+        one client at a time on its client_cpus, so two inline jobs share 2 cores."""
+        return self.client_threads if self.backend == "inline" else 2
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -21,16 +21,23 @@ from tracefl.runs import layout
 
 #: Snakemake's benchmark columns this profile reads, and their names here.
 _COLUMNS = {"s": "seconds", "max_rss": "max_rss_mib"}
+#: The run settings a job's row carries besides its dataset and model (what a job's time
+#: scales with: ``status`` compares unfinished jobs with finished ones by them).
+SIZE_SETTINGS = ("scale", "rounds", "clients_per_round", "local_epochs", "max_client_samples", "batch_size")
+_ROW = ("step", "run", "dataset", "model", *SIZE_SETTINGS, *_COLUMNS.values())
 
 
-def read_benchmarks(results: str | Path = "results") -> pd.DataFrame:
-    """One row per benchmarked job under ``results``: step, run, dataset, model, seconds,
-    max_rss_mib. A job whose run has no job file (deleted since) keeps its run id
-    and an empty model.
+def read_benchmarks(results: str | Path = "results", missing_ok: bool = False) -> pd.DataFrame:
+    """One row per benchmarked job under ``results``: step, run, dataset, model, the run's
+    :data:`SIZE_SETTINGS`, seconds, max_rss_mib. A job whose run has no job file (deleted
+    since) keeps its run id and an empty model. No benchmark file: an error, or with
+    ``missing_ok`` (a build that finished no job yet) an empty table.
     """
     root = Path(layout.benchmark_path("STEP", "RUN", str(results))).parents[1]
     files = sorted(root.glob("*/*.tsv"))
     if not files:
+        if missing_ok:
+            return pd.DataFrame(columns=list(_ROW))
         raise InputError(f"{root}: no benchmark files (STEP/RUN.tsv); build something with the workflow first")
     rows = []
     for path in files:
@@ -47,10 +54,11 @@ def read_benchmarks(results: str | Path = "results") -> pd.DataFrame:
                 "run": run,
                 "dataset": spec.dataset if spec else "",
                 "model": spec.model if spec else "",
+                **{key: getattr(spec, key) if spec else None for key in SIZE_SETTINGS},
                 **{name: _number(last[column]) for column, name in _COLUMNS.items()},
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(_ROW))
 
 
 def _number(value: object) -> float:

@@ -11,7 +11,7 @@ import string
 from typing import Callable, Sequence
 
 from tracefl.models.catalog import display_name
-from tracefl.report.style import TITLE_PT, text_width_in
+from tracefl.report.style import TITLE_PT, join_within
 
 
 def _clients(spec) -> str:
@@ -59,15 +59,9 @@ def panel_settings(spec, specs: Sequence) -> list[str]:
 
 
 def wrap(parts: Sequence[str], width_in: float, size: float) -> str:
-    """``parts`` joined by ' · ', a new line wherever the next would pass ``width_in`` at ``size`` pt."""
-    lines: list[str] = []
-    for part in (p for p in parts if p):
-        candidate = f"{lines[-1]} · {part}" if lines else part
-        if lines and text_width_in(candidate, size) <= width_in:
-            lines[-1] = candidate
-        else:
-            lines.append(part)
-    return "\n".join(lines)
+    """``parts`` joined by ' · ', a new line wherever the next would pass ``width_in`` at ``size`` pt
+    (a part wider than that is broken between words when the figure is saved: style.fit_titles)."""
+    return "\n".join(join_within(parts, width_in, size))
 
 
 def panel_title(index: int, spec, specs: Sequence, extra: Sequence[str] = (), width_in: float = 2.0) -> str:

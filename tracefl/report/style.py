@@ -13,6 +13,7 @@ One legend per figure, below the panels.
 from __future__ import annotations
 
 import math
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,8 +174,91 @@ def legend_entries(axes) -> tuple[list, list[str]]:
 
 
 def text_width_in(text: str, size: float = FONT_PT) -> float:
-    """Width of ``text`` at ``size`` points, in inches."""
+    """Width of ``text`` at ``size`` points, in inches (its glyphs' outlines, unhinted: a line
+    drawn at a low resolution comes out a few percent wider; :func:`fit_titles` measures that)."""
     return TextPath((0, 0), text, size=size).get_extents().width / 72 if text else 0.0
+
+
+def join_within(pieces: Sequence[str], width_in: float, size: float, sep: str = " · ") -> list[str]:
+    """``pieces`` joined by ``sep`` into lines, a new line wherever the next would pass ``width_in``."""
+    lines: list[str] = []
+    for piece in (p for p in pieces if p):
+        candidate = f"{lines[-1]}{sep}{piece}" if lines else piece
+        if lines and text_width_in(candidate, size) <= width_in:
+            lines[-1] = candidate
+        else:
+            lines.append(piece)
+    return lines
+
+
+def fit_text(text: str, width_in: float, size: float) -> str:
+    """Every line of ``text`` wider than ``width_in`` broken at its `` · ``, then between words
+    (a single word wider than that stays whole)."""
+    fitted: list[str] = []
+    for line in text.split("\n"):
+        if text_width_in(line, size) <= width_in:
+            fitted.append(line)
+            continue
+        for part in join_within(line.split(" · "), width_in, size):
+            words = re.split(r" (?![^(]*\))(?![<>=] )(?<=[^<>=] )", part)  # "(all 3 seeds)", "40% < 85%" stay whole
+            fitted += [part] if text_width_in(part, size) <= width_in else join_within(words, width_in, size, " ")
+    return "\n".join(fitted)
+
+
+#: Room kept between a title and the figure's edge or its neighbour's title, in inches.
+TITLE_GAP_IN = 0.08
+
+
+def _title_room_px(fig: plt.Figure, ax, centre: float, axes: Sequence, renderer) -> float:
+    """The width a text centred at ``centre`` over ``ax`` may take: within the figure, and clear
+    of the texts centred over the panels beside it (each may take half the way to the other)."""
+    gap = TITLE_GAP_IN * fig.dpi
+    room = 2 * min(centre - fig.bbox.x0, fig.bbox.x1 - centre) - 2 * gap
+    box = ax.get_window_extent(renderer)
+    for other in axes:
+        other_box = other.get_window_extent(renderer)
+        if other is not ax and other_box.y0 < box.y1 and box.y0 < other_box.y1:  # the same row
+            room = min(room, abs((other_box.x0 + other_box.x1) / 2 - centre) - gap)
+    return max(room, gap)
+
+
+def fit_titles(fig: plt.Figure) -> None:
+    """Re-wrap each panel's title (and the notes centred above it) to the room it has: constrained
+    layout makes room for a title's height only, so a title wider than its panel would run past
+    the figure's edge or into its neighbour's (as a long title on the last column did)."""
+    for _ in range(3):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        changed = False
+        for ax in axes:
+            for text in [ax.title, *(t for t in ax.texts if t.get_ha() == "center")]:
+                if not text.get_visible() or not text.get_text().strip():
+                    continue
+                box = text.get_window_extent(renderer)
+                room = _title_room_px(fig, ax, (box.x0 + box.x1) / 2, axes, renderer)
+                if box.width <= room:
+                    continue
+                size = text.get_fontsize()
+                # drawn lines come out wider than measured: scale the room by that ratio
+                measured = max(text_width_in(line, size) for line in text.get_text().split("\n")) * fig.dpi
+                fitted = fit_text(text.get_text(), room / fig.dpi * min(1.0, measured / box.width), size)
+                if fitted != text.get_text():
+                    text.set_text(fitted)
+                    changed = True
+            _room_for_notes(ax, renderer)
+        if not changed:
+            return
+
+
+def _room_for_notes(ax, renderer) -> None:
+    """A title above a :func:`note` of several lines is raised by the lines added."""
+    notes = [t for t in ax.texts if t.get_ha() == "center" and "\n" in t.get_text()]
+    if notes:
+        tallest = max(notes, key=lambda t: t.get_text().count("\n"))
+        lines = tallest.get_text().count("\n") + 1
+        added_pt = tallest.get_window_extent(renderer).height * 72 / ax.figure.dpi * (lines - 1) / lines
+        ax.set_title(ax.title.get_text(), pad=NOTE_PAD + added_pt + 2, fontsize=ax.title.get_fontsize())
 
 
 def _blank() -> Rectangle:
@@ -277,7 +361,8 @@ NOTE_PAD = FONT_PT + 6
 
 
 def save_figure(fig: plt.Figure, prefix: Path) -> None:
-    """``prefix.pdf`` and ``prefix.png`` (:data:`PNG_DPI`), then the figure is closed."""
+    """``prefix.pdf`` and ``prefix.png`` (:data:`PNG_DPI`), titles fitted to the figure, then the figure is closed."""
+    fit_titles(fig)
     fig.savefig(prefix.with_suffix(".pdf"))
     fig.savefig(prefix.with_suffix(".png"), dpi=PNG_DPI)
     plt.close(fig)

@@ -1,12 +1,17 @@
 """Where a build stands: every run of a preset with its rounds done, last accuracy and what is
-still to build, read from the files alone (no torch), so a second terminal can watch a build."""
+still to build, read from the files alone (no torch), so a second terminal can watch a build;
+and about how long the rest takes, from the benchmark files of the jobs that finished."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracefl.config import Preset, RunSpec
+from tracefl.errors import TraceflError
+from tracefl.report.job_times import read_benchmarks
+from tracefl.report.time_left import PendingJob, estimate
 from tracefl.runs.layout import completed_rounds, coverage_path, read_meta
 
 BAR = 20
@@ -28,6 +33,15 @@ class RunStatus:
         steps += ["feddebug"] if self.feddebug is False else []
         return steps
 
+    def steps(self) -> int:
+        """The run's computing jobs: training, provenance and (for a faulty image run) FedDebug."""
+        return 2 + (self.feddebug is not None)
+
+    def pending(self) -> list[PendingJob]:
+        """The jobs still to run; a training that stopped part way has only its last rounds left."""
+        rounds_left = 1 - min(self.rounds_done, self.spec.rounds) / self.spec.rounds
+        return [PendingJob(step, self.spec, rounds_left if step == "train" else 1.0) for step in self.todo()]
+
 
 def run_status(preset: Preset, run_id: str, results: Path) -> RunStatus:
     spec = preset.runs[run_id]
@@ -48,8 +62,23 @@ def bar(done: int, total: int) -> str:
     return "[" + "#" * filled + "." * (BAR - filled) + "]"
 
 
-def status_lines(preset: Preset, results: str | Path = "results") -> list[str]:
-    """One line per run (grouped by item), then what is still to build."""
+def time_left_line(preset: Preset, runs: list[RunStatus], results: Path, cores: int | None = None) -> str:
+    """``85 of 224 steps done; about 23 min left on 2 cores (from 85 measured jobs)``."""
+    cores = cores or os.cpu_count() or 1
+    total = sum(run.steps() for run in runs)
+    pending = [job for run in runs for job in run.pending()]
+    done = f"{total - len(pending)} of {total} steps done (training, provenance, FedDebug)"
+    try:
+        measured = read_benchmarks(results, missing_ok=True)
+    except TraceflError as exc:
+        return f"{done}; no estimate: {exc}"
+    threads = {"train": preset.simulation.train_threads}
+    return f"{done}; {estimate(pending, measured, cores, threads).sentence()}"
+
+
+def status_lines(preset: Preset, results: str | Path = "results", cores: int | None = None) -> list[str]:
+    """One line per run (grouped by item), then what is still to build and about how long it takes
+    on ``cores`` (default: this machine's)."""
     results = Path(results)
     lines = [f"preset {preset.name}: {len(preset.runs)} runs"]
     seen: dict[str, RunStatus] = {}
@@ -70,5 +99,6 @@ def status_lines(preset: Preset, results: str | Path = "results") -> list[str]:
     feddebugs = sum(s.feddebug is False for s in seen.values())
     lines.append(f"to build: {trainings} training(s), {traces} provenance run(s), {feddebugs} FedDebug run(s), "
                  f"{len(missing_items)} figure(s)/table(s){': ' + ', '.join(missing_items) if missing_items else ''}")
+    lines.append(time_left_line(preset, list(seen.values()), results, cores))
     return lines
 

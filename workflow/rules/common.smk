@@ -82,11 +82,8 @@ def job_json(run_id):
 
 
 def train_threads():
-    """Cores a training job keeps busy: Ray runs clients side by side (2), the inline backend
-    one client at a time on its client_cpus, so two inline jobs share 2 cores."""
-    if PRESET.simulation.backend == "inline":
-        return PRESET.simulation.client_threads
-    return 2
+    """Cores a training job keeps busy (SimulationSettings.train_threads)."""
+    return PRESET.simulation.train_threads
 
 
 def train_priority(run_id):
