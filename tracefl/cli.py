@@ -139,6 +139,16 @@ def cmd_feddebug(args: argparse.Namespace) -> None:
     print(f"FedDebug: {len(table)} generated inputs, mean score {table['score'].mean():.3f}")
 
 
+def cmd_repair(args: argparse.Namespace) -> None:
+    from tracefl.steps.repair import run_repair
+
+    table = run_repair(_spec(args), args.run_dir, args.data_dir, args.out, audit_inputs=args.audit_inputs,
+                       device=args.device)
+    print(table[["method", "excluded", "accuracy", "accuracy_before", "attack_success", "precision", "recall"]]
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {args.out}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     """Build one paper item (figure: pdf, png, csv; table: csv, md, tex) from finished runs."""
     from tracefl.steps.report import build_item
@@ -452,6 +462,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_feddebug)
 
+    p = add_verb(sub, "repair", "audit a run, then re-aggregate its last round without each method's pick "
+                 "and with Flower's robust strategies (the repair item's rows)",
+                 f"python -m tracefl repair --job {JOB} --run-dir results/runs/RUN --data-dir DIR --out repair.csv")
+    _add_run_args(p)
+    p.add_argument("--run-dir", required=True, help="the trained run's directory")
+    p.add_argument("--data-dir", required=True, help="the run's dataset folder")
+    p.add_argument("--out", required=True, help="the repair table (CSV) to write")
+    p.add_argument("--audit-inputs", type=at_least(1), default=500,
+                   help="server test inputs the audit traces per round (accuracy uses the whole test set)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
+    p.set_defaults(func=cmd_repair)
+
     p = add_verb(sub, "report", "build a figure or table of the paper from finished runs",
                  f"python -m tracefl report --item figure2 --jobs {JOB} --out-prefix results/figure2")
     p.add_argument("--item", required=True, choices=items.names(), help="the paper item")
@@ -501,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Verbs that compute with torch: their threads follow ``--threads`` (``--cpus`` for training).
-COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain", "audit")
+COMPUTE_VERBS = ("train", "provenance", "feddebug", "explain", "audit", "repair")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from tracefl.errors import ConfigError
 from tracefl.config.scale import DEFAULT_SCALE, SCALES
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
+from tracefl.data.faults import FAULTY_LABELS, FLIP, RANDOM_LABELS
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.data.scenarios import BACKDOOR, NONE, SCENARIOS, minimum_clients, planted_clients
 from tracefl.models.catalog import (
@@ -33,7 +34,7 @@ AUTO = "auto"
 # Settings added after run ids were first published: left out of to_dict (and so of
 # the id's hash) while they hold their default, so existing runs keep their ids.
 _OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE, "scenario": NONE,
-                       "exclude_clients": [], "exclude_from_round": 1}
+                       "exclude_clients": [], "exclude_from_round": 1, "faulty_labels": "flip"}
 # Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
 DATASET_SPEC_KEY = "dataset_spec"
 
@@ -70,6 +71,10 @@ class RunSpec:
     label_flip: tuple[tuple[int, int], ...] = setting(
         (), schema={"type": "object", "additionalProperties": _int(0)}, doc="source label -> target label"
     )
+    # What a faulty client does to its labels: flip them by label_flip, or replace every label by a
+    # uniformly random class (seeded by the run's seed and the client; tracefl.data.tensors).
+    faulty_labels: str = setting(FLIP, schema={"enum": list(FAULTY_LABELS)},
+                                 doc="flip (by label_flip) or random (every label a random class)")
     # Retraining without clients (an audit's flags, tracefl.audit): from round exclude_from_round
     # on they are never sampled; earlier rounds are those of the run without the setting.
     exclude_clients: tuple[int, ...] = setting(
@@ -274,7 +279,12 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
     for src, dst in spec.label_flip:
         if not (0 <= src < dataset.num_classes and 0 <= dst < dataset.num_classes):
             raise bad("label_flip", f"labels must be between 0 and {dataset.num_classes - 1}")
-    if spec.faulty_clients and not spec.label_flip:
+    if spec.faulty_labels == RANDOM_LABELS:
+        if not spec.faulty_clients:
+            raise bad("faulty_labels", "random labels need faulty_clients")
+        if spec.label_flip:
+            raise bad("label_flip", "must be empty with faulty_labels: random (every label is replaced)")
+    elif spec.faulty_clients and not spec.label_flip:
         raise bad("label_flip", "faulty_clients need a non-empty label_flip map")
     if spec.scenario != NONE:
         if spec.label_flip or spec.faulty_clients:

@@ -61,6 +61,7 @@ class RunResult:
     rounds: pd.DataFrame
     provenance: pd.DataFrame
     feddebug: pd.DataFrame | None = None
+    repair: pd.DataFrame | None = None  # tracefl.steps.repair's rows, where the run has them
 
     @classmethod
     def load(cls, spec: RunSpec, runs_dir: str | Path) -> "RunResult":
@@ -77,7 +78,10 @@ class RunResult:
             feddebug = read_table(run / "feddebug.csv", ["round", "score"], "run the feddebug step again")
             if feddebug[["round", "score"]].isna().any().any():
                 raise InputError(f"{run / 'feddebug.csv'}: incomplete rows; run the feddebug step again")
-        return cls(spec, rounds, provenance, feddebug)
+        repair = None
+        if (run / "repair.csv").exists():
+            repair = read_table(run / "repair.csv", ["method", "accuracy"], "run the repair step again")
+        return cls(spec, rounds, provenance, feddebug, repair)
 
     def summary(self) -> dict:
         """Averages over rounds, as the paper reports them."""

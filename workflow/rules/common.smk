@@ -134,6 +134,8 @@ def item_inputs(item):
         files["feddebug"] = [
             f"results/runs/{r}/feddebug.csv" for r in runs if RUNS[r].faulty_ids and RUNS[r].data.kind == "image"
         ]
+    if items.get_item(item).repair:
+        files["repair"] = [f"results/runs/{r}/repair.csv" for r in runs]
     return files
 
 
