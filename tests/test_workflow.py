@@ -183,9 +183,12 @@ def test_tiny_repair_item(tmp_path):
     for ext in ("csv", "md", "tex"):
         assert (work / f"results/repair_table.{ext}").stat().st_size > 0
     long = pd.read_csv(work / "results/repair.csv")
+    for _, group in long.groupby("run_id"):  # the confirmed flags are some of the audit's flags
+        named = group.set_index("method")["excluded"].fillna("").astype(str).str.split()
+        assert set(named["audit_confirmed"]) <= set(named["audit"])
     assert set(long["scenario"]) == {"label flip", "backdoor", "fault-free"}
     methods = set(long["method"])
-    assert {"nobody", "audit", "label_count", "feddebug", "random", "Krum", "MultiKrum", "FedMedian",
+    assert {"nobody", "audit", "audit_confirmed", "label_count", "feddebug", "random", "Krum", "MultiKrum", "FedMedian",
             "FedTrimmedAvg"} <= methods and "Bulyan" not in methods  # Bulyan needs K >= 4f+3 (4 clients here)
     # nobody excluded: the recorded model, so no change; the oracle drops exactly the faulty client
     nobody = long[long["method"] == "nobody"]

@@ -23,9 +23,9 @@ from tracefl.report.summary import mean_ci95
 from tracefl.report.table_files import Shown, write_table
 
 #: Methods in the order drawn and printed: the TraceFL-guided one first, the robust strategies last.
-METHODS = ["audit", "oracle", "label_count", "feddebug", "random", "nobody",
+METHODS = ["audit", "audit_confirmed", "oracle", "label_count", "feddebug", "random", "nobody",
            "Krum", "MultiKrum", "Bulyan", "FedMedian", "FedTrimmedAvg"]
-NAMES = {"audit": "TraceFL audit", "oracle": "Oracle", "label_count": "Label-count rule", "feddebug": "FedDebug",
+NAMES = {"audit": "TraceFL audit", "audit_confirmed": "Audit, confirmed", "oracle": "Oracle", "label_count": "Label-count rule", "feddebug": "FedDebug",
          "random": "Random pick", "nobody": "Nobody (before)"}
 #: Metric -> (long column, bounds of its interval). In % (change: percentage points).
 METRICS = {"accuracy_pct": (0.0, 100.0), "change_pp": (-100.0, 100.0), "attack_success_pct": (0.0, 100.0),

@@ -138,6 +138,8 @@ LOOKS: dict[str, Look] = {
     "feddebug": Look("FedDebug", "0.35", "--", "D", lw=0.9, alpha=0.8, ms=3, zorder=2.5, hatch="///"),
     # The repair item (tracefl.report.repair): whom to exclude, or a robust strategy instead of FedAvg.
     "audit": Look("TraceFL audit: drop flagged", "tab:blue", lead=True, short="TraceFL audit"),
+    "audit_confirmed": Look("TraceFL audit, flags confirmed by exclusion", "tab:blue", hatch="//", lead=True,
+                            short="Audit, confirmed"),
     "oracle": Look("Oracle: drop the faulty", "tab:green", hatch="xx"),
     "random": Look("Random pick, same size", "0.55", hatch="--"),
     "before": Look("Before (nobody dropped)", "black", "--", lw=0.9, zorder=4),

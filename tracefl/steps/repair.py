@@ -40,7 +40,8 @@ def run_repair(spec: RunSpec, run_dir: str | Path, data_dir: str | Path, out_csv
     audit = run.audit(inputs[:audit_inputs], labels[:audit_inputs], device=device)
     last = run.rounds[-1]
     table = repair_table(run, audit, inputs, labels, last, spec.faulty_ids, seed=derive_seed(spec.seed, "repair"),
-                         attack_set=workflow_attack_set(run_dir, data_dir))
+                         attack_set=workflow_attack_set(run_dir, data_dir),
+                         validation=(inputs[:audit_inputs], labels[:audit_inputs]))
     before = table[table["method"] == "nobody"].iloc[0]
     table = table.assign(run_id=spec.run_id, flagged=" ".join(audit.flagged), faulty=" ".join(spec.faulty_ids),
                          accuracy_before=before["accuracy"], attack_success_before=before["attack_success"])
