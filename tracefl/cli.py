@@ -346,7 +346,8 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
 
                 faulty = [str(f) for f in read_job(Path(args.run_dir) / "job.json").spec.faulty_ids]
             attack = workflow_attack_set(args.run_dir, args.data_dir)
-            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty, attack_set=attack)
+            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty, attack_set=attack,
+                                 validation=(inputs, labels))
             print(f"\nround {run.rounds[-1]} re-aggregated from its recorded replies:")
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
             out = Path(csv).with_name("repair.csv")
@@ -378,8 +379,9 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="audit.png", help="the heatmap (clients x rounds)")
     p.add_argument("--csv", default=None, help="the per-client table (default: audit.csv beside --out)")
     p.add_argument("--repair", action="store_true",
-                   help="also re-aggregate the last round without the flagged clients, the other methods' picks and "
-                   "with Flower's robust strategies (repair.csv)")
+                   help="also re-aggregate the last round without the flagged clients (all, and those whose exclusion "
+                   "raises accuracy on the inputs: audit_confirmed), the other methods' picks and with Flower's robust "
+                   "strategies (repair.csv)")
     p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_audit)
 
