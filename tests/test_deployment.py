@@ -229,4 +229,5 @@ def test_the_audit_guard_on_the_deployment_engine_drops_the_label_flipper(tmp_pa
     assert [d["excluded_now"] for d in report["decisions"] if d["excluded_now"]] == [["1"]]
     assert all(d["flagged"] in ([], ["1"]) for d in report["decisions"])
     assert len(report["seconds"]) == 5 and all(s > 0 for s in report["seconds"])
-    assert report["accuracy"]["5"] > 0.7  # in-process: 0.81 with the guard, 0.51 watching only
+    # measured: 0.07 in rounds 1-3 (the flipper dominates), 0.58 and 0.71 after it is dropped in round 4
+    assert report["accuracy"]["5"] > report["accuracy"]["3"] + 0.4
