@@ -131,3 +131,20 @@ def test_counterfactual_exclusion_and_robust_strategies_on_recorded_replies(faul
     again = repair.compare(replies, 4, repair.accuracy_of(run.template(), x, y), {}, num_faulty=1)
     # the replies are not consumed by the strategies (FedMedian pops arrays from what it reads)
     assert again.set_index("method")["accuracy"].equals(acc.drop(["nobody", "oracle"]))
+
+
+def test_a_flag_is_confirmed_only_where_excluding_the_client_helps(faulty_run):
+    """The flipper's exclusion from its last round raises validation accuracy (kept); an honest
+    client's lowers it (dropped); a client never seen is dropped."""
+    import quickstart_runs as q
+
+    from tracefl import load_run
+    from tracefl.audit import repair
+
+    x, y = q.load_test()
+    run = load_run(faulty_run, q.Net)
+    evaluate = repair.accuracy_of(run.template(), x, y)
+    replies = repair.recorded_replies(faulty_run, 4)
+    base = evaluate(repair.aggregate(replies, 4))
+    assert evaluate(repair.aggregate(replies, 4, ["3"])) < base < evaluate(repair.aggregate(replies, 4, ["1"]))
+    assert repair.confirmed_by_exclusion(faulty_run, ["1", "3", "99"], evaluate) == ["1"]

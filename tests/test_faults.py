@@ -473,6 +473,7 @@ BAD_INPUT = {
     "explain": ["--run-dir", MISSING, "--inputs", f"{MISSING}/x.npy", "--out", f"{MISSING}/e.png"],
     "profile": ["--results", MISSING],
     "audit": ["--run-dir", MISSING, "--out", f"{MISSING}/audit.png"],
+    "repair": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--run-dir", MISSING, "--out", f"{MISSING}/r.csv"],
     "fidelity": None,  # reads only this checkout's docs/fidelity.md and presets
     "schema": None,  # reads nothing a user gives
     "bench": None,  # its own parser and tests (tests/test_bench.py)

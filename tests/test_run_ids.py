@@ -42,6 +42,8 @@ def test_faults_dp_and_exclusion_are_named_only_off_their_defaults():
     assert "-dp0x50-" in RunSpec.from_mapping({**BASE, "dp_clip": 50}).run_id  # clipped, no noise
     flip = RunSpec.from_mapping({**BASE, "faulty_clients": [0], "label_flip": {k: 0 for k in range(1, 10)}})
     assert "-a0.3-faulty0-flip1-9to0-s42-" in flip.run_id
+    random = RunSpec.from_mapping({**BASE, "faulty_clients": [0], "faulty_labels": "random"})
+    assert "-a0.3-faulty0-randlabels-s42-" in random.run_id
     excluded = RunSpec.from_mapping({**BASE, "exclude_clients": [0, 3], "exclude_from_round": 2})
     assert "-a0.3-excl0_3from2-s42-" in excluded.run_id
     assert "-excl0-s42-" in RunSpec.from_mapping({**BASE, "exclude_clients": [0]}).run_id

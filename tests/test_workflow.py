@@ -135,9 +135,9 @@ def test_tiny_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr + logs
     assert (work / "results/figure2.pdf").stat().st_size > 0
     assert (work / "results/figure2.png").stat().st_size > 0
-    for item in ("figure1", "figure2", "figure3", "figure4", "figure5", "figure6"):
+    for item in ("figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "repair"):
         assert (work / f"results/{item}.pdf").stat().st_size > 0, item
-    for item in ("table1", "table2", "table3", "ablation_weighting", "ground_truth_table"):
+    for item in ("table1", "table2", "table3", "ablation_weighting", "ground_truth_table", "repair_table"):
         for ext in ("csv", "md", "tex"):
             assert (work / f"results/{item}.{ext}").stat().st_size > 0, (item, ext)
     table1 = pd.read_csv(work / "results/table1.csv")
@@ -206,6 +206,38 @@ def test_tiny_end_to_end(tmp_path):
                      "--report", "results/report.html", cwd=work)
     assert proc.returncode == 0 and "WARNING" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     check_report_in_browser(work / "results/report.html", ["figure2"], ["table1"])
+
+
+def test_tiny_repair_item(tmp_path):
+    """The repair item on the tiny preset: its runs are Table I's, the backdoor's and Figure 2's (none trained
+    for it alone); each is audited and its last round re-aggregated per method; figure and table are written."""
+    work = _workdir(tmp_path)
+    proc = snakemake("results/repair.pdf", "results/repair_table.csv", "--cores", "2", f"--configfile={TINY}", cwd=work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(list((work / "results/runs").iterdir())) == 3
+    for ext in ("pdf", "png", "csv"):
+        assert (work / f"results/repair.{ext}").stat().st_size > 0
+    for ext in ("csv", "md", "tex"):
+        assert (work / f"results/repair_table.{ext}").stat().st_size > 0
+    long = pd.read_csv(work / "results/repair.csv")
+    for _, group in long.groupby("run_id"):  # the confirmed flags are some of the audit's flags
+        named = group.set_index("method")["excluded"].fillna("").astype(str).str.split()
+        assert set(named["audit_confirmed"]) <= set(named["audit"])
+    assert set(long["scenario"]) == {"label flip", "backdoor", "fault-free"}
+    methods = set(long["method"])
+    assert {"nobody", "audit", "audit_confirmed", "label_count", "feddebug", "random", "Krum", "MultiKrum", "FedMedian",
+            "FedTrimmedAvg"} <= methods and "Bulyan" not in methods  # Bulyan needs K >= 4f+3 (4 clients here)
+    # nobody excluded: the recorded model, so no change; the oracle drops exactly the faulty client
+    nobody = long[long["method"] == "nobody"]
+    assert (nobody["change_pp"].abs() < 1e-6).all()
+    oracle = long[long["method"] == "oracle"]
+    assert set(oracle["scenario"]) == {"label flip", "backdoor"} and (oracle["recall_pct"] == 100).all()
+    assert long["accuracy_pct"].between(0, 100).all()
+    backdoor = long[long["scenario"] == "backdoor"]
+    assert backdoor["attack_success_pct"].between(0, 100).all()
+    assert long.loc[long["scenario"] != "backdoor", "attack_success_pct"].isna().all()
+    table = pd.read_csv(work / "results/repair_table.csv")
+    assert len(table) == len(long) and (table["seeds"] == 1).all() and table["accuracy_pct_ci95_low"].isna().all()
 
 
 TOY_BUILDER = '''

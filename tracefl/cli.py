@@ -151,6 +151,16 @@ def cmd_feddebug(args: argparse.Namespace) -> None:
     print(f"FedDebug: {len(table)} generated inputs, mean score {table['score'].mean():.3f}")
 
 
+def cmd_repair(args: argparse.Namespace) -> None:
+    from tracefl.steps.repair import run_repair
+
+    table = run_repair(_spec(args), args.run_dir, args.data_dir, args.out, audit_inputs=args.audit_inputs,
+                       device=args.device)
+    print(table[["method", "excluded", "accuracy", "accuracy_before", "attack_success", "precision", "recall"]]
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {args.out}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     """Build one paper item (figure: pdf, png, csv; table: csv, md, tex) from finished runs."""
     from tracefl.steps.report import build_item
@@ -348,7 +358,8 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
 
                 faulty = [str(f) for f in read_job(Path(args.run_dir) / "job.json").spec.faulty_ids]
             attack = workflow_attack_set(args.run_dir, args.data_dir)
-            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty, attack_set=attack)
+            table = repair_table(run, audit, inputs, labels, run.rounds[-1], faulty, attack_set=attack,
+                                 validation=(inputs, labels))
             print(f"\nround {run.rounds[-1]} re-aggregated from its recorded replies:")
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
             out = Path(csv).with_name("repair.csv")
@@ -380,8 +391,9 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="audit.png", help="the heatmap (clients x rounds)")
     p.add_argument("--csv", default=None, help="the per-client table (default: audit.csv beside --out)")
     p.add_argument("--repair", action="store_true",
-                   help="also re-aggregate the last round without the flagged clients, the other methods' picks and "
-                   "with Flower's robust strategies (repair.csv)")
+                   help="also re-aggregate the last round without the flagged clients (all, and those whose exclusion "
+                   "raises accuracy on the inputs: audit_confirmed), the other methods' picks and with Flower's robust "
+                   "strategies (repair.csv)")
     p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_audit)
 
@@ -476,6 +488,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_feddebug)
 
+    p = add_verb(sub, "repair", "audit a run, then re-aggregate its last round without each method's pick "
+                 "and with Flower's robust strategies (the repair item's rows)",
+                 f"python -m tracefl repair --job {JOB} --run-dir results/runs/RUN --data-dir DIR --out repair.csv")
+    _add_run_args(p)
+    p.add_argument("--run-dir", required=True, help="the trained run's directory")
+    p.add_argument("--data-dir", required=True, help="the run's dataset folder")
+    p.add_argument("--out", required=True, help="the repair table (CSV) to write")
+    p.add_argument("--audit-inputs", type=at_least(1), default=500,
+                   help="server test inputs the audit traces per round (accuracy uses the whole test set)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
+    p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
+    p.set_defaults(func=cmd_repair)
+
     p = add_verb(sub, "report", "build a figure or table of the paper from finished runs",
                  f"python -m tracefl report --item figure2 --jobs {JOB} --out-prefix results/figure2")
     p.add_argument("--item", required=True, choices=items.names(), help="the paper item")
@@ -527,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Verbs that compute with torch: their threads follow ``--threads`` (``--cpus`` for training).
-COMPUTE_VERBS = ("train", "provenance", "contributions", "feddebug", "explain", "audit")
+COMPUTE_VERBS = ("train", "provenance", "contributions", "feddebug", "explain", "audit", "repair")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -161,16 +161,43 @@ def feddebug_pick(client_models: Mapping[str, torch.nn.Module], input_shape: tup
 
 
 
+def confirmed_by_exclusion(run_dir, flagged: Collection[str],
+                           evaluate: Callable[[dict[str, torch.Tensor]], float]) -> list[str]:
+    """The flagged clients whose exclusion from the last round they took part in would have raised
+    ``evaluate`` (validation accuracy) of that round's model: a counterfactual check of the audit's
+    flags (docs/audit.md: on non-IID data an honest client can be flagged; excluding it then costs accuracy)."""
+    from tracefl.runs.layout import completed_rounds
+
+    kept = []
+    rounds = completed_rounds(run_dir)
+    for client in flagged:
+        took_part = [r for r in rounds if str(client) in map(str, read_meta(run_dir, r)["participants"])]
+        if not took_part:
+            continue
+        replies = recorded_replies(run_dir, took_part[-1])
+        if len(replies) < 2:
+            continue
+        if evaluate(aggregate(replies, took_part[-1], [client])) > evaluate(aggregate(replies, took_part[-1])):
+            kept.append(str(client))
+    return kept
+
+
 def repair_table(run, audit, inputs: torch.Tensor, labels: torch.Tensor, rnd: int,
                  faulty: Collection[str] = (), seed: int = 0,
-                 attack_set: tuple[torch.Tensor, int] | None = None) -> pd.DataFrame:
+                 attack_set: tuple[torch.Tensor, int] | None = None,
+                 validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> pd.DataFrame:
     """Round ``rnd`` of a recorded run re-aggregated by every way of choosing whom to exclude
     (nobody, the audit's flags, the label-count rule, FedDebug, a random pick of the same size,
-    the truly faulty clients when known) and by Flower's robust strategies. ``attack_set``:
+    the truly faulty clients when known; with ``validation`` (x, y) also the audit's flags that
+    :func:`confirmed_by_exclusion` keeps) and by Flower's robust strategies. ``attack_set``:
     a backdoor's triggered inputs and target class; its success rate is the share predicted as the target."""
     replies = recorded_replies(run.run_dir, rnd)
     size = max(1, len(audit.flagged), len(faulty))
     exclusions: dict[str, list[str]] = {"nobody": [], "audit": list(audit.flagged)}
+    if validation is not None:  # the audit's flags that excluding would have helped on the validation inputs
+        x_val, y_val = validation
+        exclusions["audit_confirmed"] = confirmed_by_exclusion(
+            run.run_dir, audit.flagged, accuracy_of(run.template(), x_val, torch.as_tensor(y_val).long()))
     meta = run.meta(rnd)
     if audit.traces is not None and "label_counts" in meta:
         counts = {c: {int(k): int(v) for k, v in m.items()} for c, m in meta["label_counts"].items()}

@@ -97,9 +97,10 @@ def audit_run(
 
 
 def audit_from_traces(traces: pd.DataFrame, participation: pd.DataFrame, rounds: pd.DataFrame,
-                      alpha: float = ALPHA) -> Audit:
-    """The audit of traced inputs (``statistics.TRACE_COLUMNS``) and who took part in each round."""
-    clients = flag_clients(traces, participation, alpha)
+                      alpha: float = ALPHA, strata: list[str] | None = None) -> Audit:
+    """The audit of traced inputs (``statistics.TRACE_COLUMNS``) and who took part in each round
+    (``strata``: see :func:`tracefl.audit.statistics.flag_clients`)."""
+    clients = flag_clients(traces, participation, alpha, strata)
     order = sorted(clients["client"], key=client_order)
     clients = clients.set_index("client").loc[order].reset_index()
     grid = pd.MultiIndex.from_product([sorted(rounds["round"]), order], names=["round", "client"])

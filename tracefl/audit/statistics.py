@@ -72,8 +72,12 @@ def cmh_greater(a: np.ndarray, mis: np.ndarray, named: np.ndarray, total: np.nda
     return float(z), _normal_sf(float(z))
 
 
-def flag_clients(traces: pd.DataFrame, participation: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+def flag_clients(traces: pd.DataFrame, participation: pd.DataFrame, alpha: float = ALPHA,
+                 strata: list[str] | None = None) -> pd.DataFrame:
     """One row per client with its counts, shares, the stratified test and ``flagged``.
+
+    ``strata``: the trace columns the 2x2 tables are stratified by (default :data:`STRATA`, the
+    round; ``["round", "label"]`` or ``["round", "predicted"]`` are the stricter nulls measured in docs/audit.md).
 
     ``traces``: ``TRACE_COLUMNS`` (the client each input was traced to, whether the global
     model was right); ``participation``: ``round, client`` of every participant of every round.
@@ -82,9 +86,13 @@ def flag_clients(traces: pd.DataFrame, participation: pd.DataFrame, alpha: float
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     traces = traces.assign(client=traces["client"].astype(str), correct=traces["correct"].astype(bool))
     participation = participation.assign(client=participation["client"].astype(str))
-    strata = traces.groupby(STRATA)
-    total = strata.size().rename("total")
-    mis = strata["correct"].apply(lambda c: int((~c).sum())).rename("mis")
+    strata = list(strata or STRATA)
+    missing = [c for c in strata if c not in traces.columns]
+    if missing:
+        raise ValueError(f"strata {missing} are not columns of the traces ({', '.join(traces.columns)})")
+    groups = traces.groupby(strata)
+    total = groups.size().rename("total")
+    mis = groups["correct"].apply(lambda c: int((~c).sum())).rename("mis")
     margins = pd.concat([total, mis], axis=1)
     mis_total = int((~traces["correct"]).sum())
     cor_total = int(traces["correct"].sum())
@@ -93,7 +101,7 @@ def flag_clients(traces: pd.DataFrame, participation: pd.DataFrame, alpha: float
     rows = []
     for client in clients:
         mine = traces[traces["client"] == client]
-        by = mine.groupby(STRATA)
+        by = mine.groupby(strata)
         cells = margins.join(pd.concat([by.size().rename("named"),
                                         by["correct"].apply(lambda c: int((~c).sum())).rename("a")], axis=1)).fillna(0)
         z, p = cmh_greater(cells["a"].to_numpy(), cells["mis"].to_numpy(), cells["named"].to_numpy(),

@@ -40,6 +40,8 @@ class Item:
     feddebug: bool = False
     # Also needs each run's per-client contributions to a few test inputs (the contributions step).
     contributions: bool = False
+    # Also needs every run's repair.csv (the audit and its counterfactual repairs, tracefl.steps.repair).
+    repair: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in EXTENSIONS:
@@ -157,6 +159,26 @@ for _item in (
          "(provenance.client_weighting; default none, as the paper's artifact); the data_size columns: each client's score "
          "times its share of the round's examples (paper Eq. 5-6), from the same traces. Averages over rounds." + _SEEDS,
          f"{_TABLES}:ablation_weighting", runs_from="figure2"),
+    Item("repair", "figure", "Repair: exclude the responsible clients, or aggregate robustly",
+         "Repair (not in the paper): localize, then act. Each run is audited over every round (TraceFL traces the "
+         "server test set's first 500 inputs to participants; per client a one-sided Mantel-Haenszel test of its share "
+         "of traced mispredictions against its share of traced correct predictions, Holm at 0.05), then its last round "
+         "is re-aggregated from the recorded replies: FedAvg without the audit's flagged clients (TraceFL audit), "
+         "without FedDebug's pick, the label-count rule's pick or a random pick of the same size, without the truly "
+         "faulty clients (oracle) or without nobody (the recorded model); and with Flower's robust strategies (Krum, "
+         "MultiKrum, Bulyan where K >= 4f+3, FedMedian, FedTrimmedAvg beta 0.2; f = the number of faulty clients, at "
+         "least 1) on the same replies. Bars: accuracy on the server test set after the repair (%; for a backdoor also "
+         "its attack success: triggered test inputs predicted as the target), dashed: before (nobody excluded). CSV: one "
+         "row per run and method with precision and recall at naming the faulty clients. Scenarios: Table I's label "
+         "flip (client 0 flips 1-9 to 0), the ground truth's backdoor, two and three flippers, a client whose labels "
+         "are random, and fault-free runs (precision/recall NA: nobody is faulty)." + _SEEDS,
+         "tracefl.report.repair:figure", repair=True),
+    Item("repair_table", "table", "Repair: exclude the responsible clients, or aggregate robustly (table)",
+         "Repair (the runs of the repair figure): per scenario and method, accuracy after the counterfactual repair of "
+         "the last round and its change from the recorded model (percentage points), a backdoor's attack success "
+         "after it, how many clients the method excluded, and precision / recall at naming the truly faulty clients "
+         "(%), each the mean over seeds with a 95% Student-t interval (NA with one seed).",
+         "tracefl.report.repair:table", runs_from="repair", repair=True),
 ):
     register(_item)
 

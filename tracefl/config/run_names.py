@@ -2,7 +2,8 @@
 
 A run id reads ``{dataset}-{model}[-{scenario}]-c{clients}-p{per round}-r{rounds}-a{alpha}``,
 then one segment per setting below that is off its default, then ``-s{seed}-{hash}``: Figure 4's
-runs read ``...-a0.2-dp0.001x50-s42-...``, Table I's ``...-a0.3-faulty0-flip1-9to0-s42-...``.
+runs read ``...-a0.2-dp0.001x50-s42-...``, Table I's ``...-a0.3-faulty0-flip1-9to0-s42-...``, a client with random labels
+``...-faulty0-randlabels-...``.
 The hash (of every setting) keeps ids unique; these segments only let a reader tell runs
 apart. Every segment keeps to the characters a Snakemake ``run`` wildcard allows
 (``[A-Za-z0-9_.-]``) and holds no ``/``.
@@ -46,11 +47,14 @@ def setting_segments(
     dp_clip: float,
     exclude_clients: tuple[int, ...],
     exclude_from_round: int,
+    random_labels: bool = False,
 ) -> list[str]:
     """The id's segments for faults, DP and excluded clients; none of them at their defaults."""
     segments = []
     if faulty_clients:
         segments.append(f"faulty{id_ranges(faulty_clients)}")
+    if random_labels:
+        segments.append("randlabels")
     if label_flip:
         segments.append(flip_segment(label_flip))
     if dp_noise or dp_clip:

@@ -18,6 +18,7 @@ from tracefl.errors import ConfigError
 from tracefl.config.scale import DEFAULT_SCALE, SCALES
 from tracefl.config.run_names import setting_segments
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
+from tracefl.data.faults import FAULTY_LABELS, FLIP, RANDOM_LABELS
 from tracefl.data.registry import DatasetSpec, get_dataset_spec
 from tracefl.data.partition import DIRICHLET, LABELS_PER_CLIENT, NEIGHBOURING_LABELS, PARTITIONS
 from tracefl.data.scenarios import BACKDOOR, NONE, SCENARIOS, minimum_clients, planted_clients
@@ -35,7 +36,8 @@ AUTO = "auto"
 # Settings added after run ids were first published: left out of to_dict (and so of
 # the id's hash) while they hold their default, so existing runs keep their ids.
 _OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE, "scenario": NONE,
-                       "exclude_clients": [], "exclude_from_round": 1, "partition": DIRICHLET}
+                       "exclude_clients": [], "exclude_from_round": 1, "partition": DIRICHLET,
+                       "faulty_labels": "flip"}
 # Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
 DATASET_SPEC_KEY = "dataset_spec"
 
@@ -76,6 +78,10 @@ class RunSpec:
     label_flip: tuple[tuple[int, int], ...] = setting(
         (), schema={"type": "object", "additionalProperties": _int(0)}, doc="source label -> target label"
     )
+    # What a faulty client does to its labels: flip them by label_flip, or replace every label by a
+    # uniformly random class (seeded by the run's seed and the client; tracefl.data.tensors).
+    faulty_labels: str = setting(FLIP, schema={"enum": list(FAULTY_LABELS)},
+                                 doc="flip (by label_flip) or random (every label a random class)")
     # Retraining without clients (an audit's flags, tracefl.audit): from round exclude_from_round
     # on they are never sampled; earlier rounds are those of the run without the setting.
     exclude_clients: tuple[int, ...] = setting(
@@ -139,7 +145,7 @@ class RunSpec:
         planted += "" if self.partition == DIRICHLET else f"-{self.partition}"
         varied = "".join(f"-{segment}" for segment in setting_segments(
             self.faulty_clients, self.label_flip, self.dp_noise, self.dp_clip,
-            self.exclude_clients, self.exclude_from_round))
+            self.exclude_clients, self.exclude_from_round, self.faulty_labels == RANDOM_LABELS))
         return (
             f"{prefix}{self.dataset}-{model}{planted}-c{self.num_clients}-p{self.clients_per_round}"
             f"-r{self.rounds}-a{self.alpha:g}{varied}-s{self.seed}-{digest}"
@@ -287,7 +293,12 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
     for src, dst in spec.label_flip:
         if not (0 <= src < dataset.num_classes and 0 <= dst < dataset.num_classes):
             raise bad("label_flip", f"labels must be between 0 and {dataset.num_classes - 1}")
-    if spec.faulty_clients and not spec.label_flip:
+    if spec.faulty_labels == RANDOM_LABELS:
+        if not spec.faulty_clients:
+            raise bad("faulty_labels", "random labels need faulty_clients")
+        if spec.label_flip:
+            raise bad("label_flip", "must be empty with faulty_labels: random (every label is replaced)")
+    elif spec.faulty_clients and not spec.label_flip:
         raise bad("label_flip", "faulty_clients need a non-empty label_flip map")
     if spec.scenario != NONE:
         if spec.label_flip or spec.faulty_clients:

@@ -66,9 +66,11 @@ def client_tensors(
     *,
     model: str | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
+    random_labels_seed: int | None = None,
 ) -> tuple[Inputs, torch.Tensor]:
     """(x, y) of one client as it trains: its planted scenario applied (a style, a backdoor
-    trigger), and its label flip when it is faulty.
+    trigger), and its label flip when it is faulty (or, with ``random_labels_seed``, every
+    label replaced by a random class: :mod:`tracefl.data.faults`).
 
     ``dataset`` may be the registered name or its :class:`DatasetSpec` (a spec needs no
     registry lookup, so a user's local dataset works in every simulation worker).
@@ -81,6 +83,11 @@ def client_tensors(
     y = torch.as_tensor(y_raw, dtype=torch.long)
     if flip_map:
         y = apply_label_flip(y, flip_map)
+    if random_labels_seed is not None:
+        from tracefl.data.faults import random_labels
+
+        y = torch.as_tensor(random_labels(len(y), _spec(dataset).num_classes, random_labels_seed, client_id),
+                            dtype=torch.long)
     return x, y
 
 

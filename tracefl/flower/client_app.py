@@ -16,6 +16,7 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from tracefl.config import RunSpec
+from tracefl.data.faults import RANDOM_LABELS
 from tracefl.data.tensors import client_tensors
 from tracefl.flower.arrays import as_float_arrays, keep_step_counters
 from tracefl.models.catalog import channels_last
@@ -68,6 +69,7 @@ def train_partition(
         spec.flip_map if faulty else None,
         model=spec.model,
         max_length=spec.max_length,
+        random_labels_seed=spec.seed if faulty and spec.faulty_labels == RANDOM_LABELS else None,
     )
     dev = resolve_device(device)
     loss = train_local(

@@ -63,6 +63,7 @@ class RunResult:
     feddebug: pd.DataFrame | None = None
     # Where the run's files are (items that read more than the tables above, e.g. Figure 1).
     run_dir: Path | None = None
+    repair: pd.DataFrame | None = None  # tracefl.steps.repair's rows, where the run has them
 
     @classmethod
     def load(cls, spec: RunSpec, runs_dir: str | Path) -> "RunResult":
@@ -79,7 +80,10 @@ class RunResult:
             feddebug = read_table(run / "feddebug.csv", ["round", "score"], "run the feddebug step again")
             if feddebug[["round", "score"]].isna().any().any():
                 raise InputError(f"{run / 'feddebug.csv'}: incomplete rows; run the feddebug step again")
-        return cls(spec, rounds, provenance, feddebug, run)
+        repair = None
+        if (run / "repair.csv").exists():
+            repair = read_table(run / "repair.csv", ["method", "accuracy"], "run the repair step again")
+        return cls(spec, rounds, provenance, feddebug, run, repair)
 
     def summary(self) -> dict:
         """Averages over rounds, as the paper reports them."""

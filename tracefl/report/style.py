@@ -137,6 +137,19 @@ LOOKS: dict[str, Look] = {
     "chance_strict": Look("Chance, strict", "0.65", (0, (1, 2.5)), "", lw=1.0, zorder=1.5, group=STRICT,
                           short="Chance"),
     "feddebug": Look("FedDebug", "0.35", "--", "D", lw=0.9, alpha=0.8, ms=3, zorder=2.5, hatch="///"),
+    # The repair item (tracefl.report.repair): whom to exclude, or a robust strategy instead of FedAvg.
+    "audit": Look("TraceFL audit: drop flagged", "tab:blue", lead=True, short="TraceFL audit"),
+    "audit_confirmed": Look("TraceFL audit, flags confirmed by exclusion", "tab:blue", hatch="//", lead=True,
+                            short="Audit, confirmed"),
+    "oracle": Look("Oracle: drop the faulty", "tab:green", hatch="xx"),
+    "random": Look("Random pick, same size", "0.55", hatch="--"),
+    "before": Look("Before (nobody dropped)", "black", "--", lw=0.9, zorder=4),
+    "attack": Look("Backdoor attack success", "tab:red", "none", "v", ms=4, zorder=5),
+    "Krum": Look("Krum", "tab:purple", hatch="\\\\"),
+    "MultiKrum": Look("MultiKrum", "tab:brown", hatch="//"),
+    "Bulyan": Look("Bulyan", "tab:pink", hatch=".."),
+    "FedMedian": Look("FedMedian", "tab:olive", hatch="++"),
+    "FedTrimmedAvg": Look("FedTrimmedAvg", "tab:cyan", hatch="oo"),
 }
 
 

@@ -133,6 +133,8 @@ def item_inputs(item):
         ]
     if items.get_item(item).contributions:
         files["contributions"] = [f"results/runs/{r}/contributions.csv" for r in runs]
+    if items.get_item(item).repair:
+        files["repair"] = [f"results/runs/{r}/repair.csv" for r in runs]
     return files
 
 

@@ -71,3 +71,27 @@ rule feddebug:
     shell:
         "python -m tracefl feddebug --job {input.job:q} --threads {threads} --run-dir results/runs/{wildcards.run} "
         "--out {output:q} > {log:q} 2>&1"
+
+
+rule repair:
+    """The audit of every round, then the last round re-aggregated by each way of excluding clients
+    and by Flower's robust strategies (the repair item)."""
+    message:
+        "Auditing run {wildcards.run} and re-aggregating its last round"
+    input:
+        job=lambda wc: ancient(job_file(wc.run)),
+        data=lambda wc: f"{DATA_DIR}/{run_spec(wc.run).dataset}",
+        rounds="results/runs/{run}/rounds.csv",
+        models=lambda wc: ancient(model_files(wc.run)),
+    output:
+        "results/runs/{run}/repair.csv",
+    conda:
+        "../../envs/tracefl.yaml"
+    log:
+        "results/logs/repair/{run}.log",
+    benchmark:
+        "results/benchmarks/repair/{run}.tsv"
+    threads: 1
+    shell:
+        "python -m tracefl repair --job {input.job:q} --threads {threads} --data-dir {input.data:q} "
+        "--run-dir results/runs/{wildcards.run} --out {output:q} > {log:q} 2>&1"
