@@ -2,6 +2,11 @@
 
 from pathlib import Path
 
+import re
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 from tracefl.cli import main
@@ -78,13 +83,24 @@ def test_nothing_comparable_is_said_not_guessed(tmp_path):
     assert estimate([], measured, 2).sentence() == "nothing left to run"
 
 
+def _dry_run_jobs(rules: tuple[str, ...], workdir: Path) -> dict[str, int]:
+    """Jobs of these rules that Snakemake plans for the tiny config's ``all`` in an empty folder."""
+    shutil.copytree(ROOT / "config", workdir / "config")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "all", "--snakefile", str(ROOT / "Snakefile"),
+                           f"--configfile={ROOT / 'tests/data/tiny.yaml'}"], cwd=workdir, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    return {rule: int(counts.get(rule, 0)) for rule in rules}
+
+
 def test_status_counts_steps_and_estimates_the_rest(tmp_path, capsys):
     preset = load_preset(ROOT / "tests/data/tiny.yaml")
     results = tmp_path / "results"
     runs = list(preset.runs.values())
     lines = status_lines(preset, results, cores=2)
-    steps = 2 * len(runs) + sum(bool(r.faulty_ids) for r in runs)
-    assert lines[-1] == (f"0 of {steps} steps done (training, provenance, FedDebug); "
+    steps = sum(_dry_run_jobs(("train_fl", "provenance", "feddebug", "repair", "contributions"), tmp_path / "dag").values())
+    assert lines[-1] == (f"0 of {steps} steps done (training, provenance, FedDebug, repair, contributions); "
                          "no estimate yet (no finished job of the same step and model measured)")
     # one run trained and traced, each in 20 s: every other tiny run is the same model on the same data
     first = runs[0]
@@ -96,9 +112,9 @@ def test_status_counts_steps_and_estimates_the_rest(tmp_path, capsys):
     _finished(results, "train", first, 20.0)
     _finished(results, "provenance", first, 20.0)
     line = status_lines(preset, results, cores=2)[-1]
-    assert line.startswith(f"2 of {steps} steps done (training, provenance, FedDebug); about ")
-    feddebugs = sum(bool(r.faulty_ids) for r in runs)  # no FedDebug job finished: not guessed
-    assert line.endswith(f" left on 2 cores (from 2 measured jobs), plus {feddebugs} step(s) with nothing "
+    assert line.startswith(f"2 of {steps} steps done (training, provenance, FedDebug, repair, contributions); about ")
+    others = steps - 2 * len(runs)  # no FedDebug, repair or contributions job finished: not guessed
+    assert line.endswith(f" left on 2 cores (from 2 measured jobs), plus {others} step(s) with nothing "
                          "comparable measured yet")
     assert main(["status", "--config", str(ROOT / "tests/data/tiny.yaml"), "--results", str(results),
                  "--cores", "3"]) == 0

@@ -17,6 +17,10 @@ from tracefl.runs.layout import completed_rounds, coverage_path, read_meta
 BAR = 20
 
 
+#: The steps a run needs only for some items: the item flag that asks for each, and its output.
+OPTIONAL_STEPS = {"feddebug": "feddebug.csv", "contributions": "contributions.csv", "repair": "repair.csv"}
+
+
 @dataclass
 class RunStatus:
     run_id: str
@@ -25,17 +29,16 @@ class RunStatus:
     last_accuracy: float | None
     trained: bool
     traced: bool
-    feddebug: bool | None  # None: the run needs no FedDebug
+    optional: dict[str, bool]  # the optional steps this run's items ask for -> done
 
     def todo(self) -> list[str]:
         steps = [] if self.trained else ["train"]
         steps += [] if self.traced else ["provenance"]
-        steps += ["feddebug"] if self.feddebug is False else []
-        return steps
+        return steps + [step for step, done in self.optional.items() if not done]
 
     def steps(self) -> int:
-        """The run's computing jobs: training, provenance and (for a faulty image run) FedDebug."""
-        return 2 + (self.feddebug is not None)
+        """The run's computing jobs: training, provenance and the optional steps its items ask for."""
+        return 2 + len(self.optional)
 
     def pending(self) -> list[PendingJob]:
         """The jobs still to run; a training that stopped part way has only its last rounds left."""
@@ -43,17 +46,30 @@ class RunStatus:
         return [PendingJob(step, self.spec, rounds_left if step == "train" else 1.0) for step in self.todo()]
 
 
+def optional_steps(preset: Preset, run_id: str) -> list[str]:
+    """The optional steps the workflow builds for a run: those its items ask for (FedDebug only
+    on a faulty image run, as ``workflow/rules/common.smk`` asks for it)."""
+    spec = preset.runs[run_id]
+    wanted = []
+    for item in preset.built_items():
+        if run_id not in preset.item_runs(item.name):
+            continue
+        if item.feddebug and spec.faulty_ids and spec.data.kind == "image":
+            wanted.append("feddebug")
+        wanted += [step for step in ("contributions", "repair") if getattr(item, step)]
+    return [step for step in OPTIONAL_STEPS if step in wanted]
+
+
 def run_status(preset: Preset, run_id: str, results: Path) -> RunStatus:
     spec = preset.runs[run_id]
     run_dir = results / "runs" / run_id
     done = completed_rounds(run_dir)
     accuracy = read_meta(run_dir, done[-1]).get("global_accuracy") if done else None
-    needs_feddebug = bool(spec.faulty_ids) and spec.data.kind == "image"
     return RunStatus(
         run_id, spec, len(done), accuracy,
         trained=(run_dir / "rounds.csv").is_file(),
         traced=(run_dir / "provenance.csv").is_file() and coverage_path(run_dir / "provenance.csv").is_file(),
-        feddebug=(run_dir / "feddebug.csv").is_file() if needs_feddebug else None,
+        optional={step: (run_dir / OPTIONAL_STEPS[step]).is_file() for step in optional_steps(preset, run_id)},
     )
 
 
@@ -67,7 +83,7 @@ def time_left_line(preset: Preset, runs: list[RunStatus], results: Path, cores: 
     cores = cores or os.cpu_count() or 1
     total = sum(run.steps() for run in runs)
     pending = [job for run in runs for job in run.pending()]
-    done = f"{total - len(pending)} of {total} steps done (training, provenance, FedDebug)"
+    done = f"{total - len(pending)} of {total} steps done (training, provenance, FedDebug, repair, contributions)"
     try:
         measured = read_benchmarks(results, missing_ok=True)
     except TraceflError as exc:
@@ -96,8 +112,9 @@ def status_lines(preset: Preset, results: str | Path = "results", cores: int | N
             missing_items.append(item.name)
     trainings = sum(not s.trained for s in seen.values())
     traces = sum(not s.traced for s in seen.values())
-    feddebugs = sum(s.feddebug is False for s in seen.values())
-    lines.append(f"to build: {trainings} training(s), {traces} provenance run(s), {feddebugs} FedDebug run(s), "
+    left = {step: sum(not s.optional.get(step, True) for s in seen.values()) for step in OPTIONAL_STEPS}
+    lines.append(f"to build: {trainings} training(s), {traces} provenance run(s), {left['feddebug']} FedDebug run(s), "
+                 f"{left['repair']} repair run(s), {left['contributions']} contributions run(s), "
                  f"{len(missing_items)} figure(s)/table(s){': ' + ', '.join(missing_items) if missing_items else ''}")
     lines.append(time_left_line(preset, list(seen.values()), results, cores))
     return lines
