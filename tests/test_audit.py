@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tracefl.audit.statistics import flag_clients, holm
+from tracefl.audit.statistics import flag_clients, holm, exclusion_helps
 from tracefl.cli import main as cli
 
 
@@ -20,6 +20,19 @@ def _traces(rounds: int, clients: list[str], mis: dict[str, int], cor: dict[str,
             rows += [{"round": r, "predicted": 0, "correct": True, "client": c}] * cor[c]
             part.append({"round": r, "client": c})
     return pd.DataFrame(rows), pd.DataFrame(part)
+
+
+def test_an_exclusion_helps_only_when_it_fixes_more_than_it_breaks_beyond_chance():
+    def pairs(fixed, broken, same=50):
+        with_ = np.array([False] * fixed + [True] * broken + [True] * same)
+        without = np.array([True] * fixed + [False] * broken + [True] * same)
+        return with_, without
+
+    # 6 fixed, 0 broken: p = 1/64 < 0.05; 5 fixed, 0 broken: p = 1/32 < 0.05; 4 of 4: 1/16 > 0.05
+    assert exclusion_helps(*pairs(6, 0)) and exclusion_helps(*pairs(5, 0)) and not exclusion_helps(*pairs(4, 0))
+    # a small rise in accuracy is not enough: 12 fixed, 6 broken gives p = 0.12
+    assert not exclusion_helps(*pairs(12, 6))
+    assert exclusion_helps(*pairs(30, 10)) and not exclusion_helps(*pairs(3, 10)) and not exclusion_helps(*pairs(0, 0))
 
 
 def test_holm_matches_the_step_down_rule():
@@ -134,8 +147,8 @@ def test_counterfactual_exclusion_and_robust_strategies_on_recorded_replies(faul
 
 
 def test_a_flag_is_confirmed_only_where_excluding_the_client_helps(faulty_run):
-    """The flipper's exclusion from its last round raises validation accuracy (kept); an honest
-    client's lowers it (dropped); a client never seen is dropped."""
+    """The flipper's exclusion from its last round fixes far more validation inputs than it breaks
+    (kept); an honest client's lowers accuracy (dropped); a client never seen is dropped."""
     import quickstart_runs as q
 
     from tracefl import load_run
@@ -147,4 +160,4 @@ def test_a_flag_is_confirmed_only_where_excluding_the_client_helps(faulty_run):
     replies = repair.recorded_replies(faulty_run, 4)
     base = evaluate(repair.aggregate(replies, 4))
     assert evaluate(repair.aggregate(replies, 4, ["3"])) < base < evaluate(repair.aggregate(replies, 4, ["1"]))
-    assert repair.confirmed_by_exclusion(faulty_run, ["1", "3", "99"], evaluate) == ["1"]
+    assert repair.confirmed_by_exclusion(faulty_run, ["1", "3", "99"], repair.correct_of(run.template(), x, y)) == ["1"]

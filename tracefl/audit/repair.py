@@ -20,6 +20,7 @@ import torch
 from flwr.app import ArrayRecord, Message, Metadata, MessageType, MetricRecord, RecordDict
 from flwr.serverapp.strategy import Bulyan, FedAvg, FedMedian, FedTrimmedAvg, Krum, MultiKrum, Strategy
 
+from tracefl.audit.statistics import ALPHA, exclusion_helps
 from tracefl.runs.checkpoint import read_client
 from tracefl.runs.layout import client_order, read_meta
 
@@ -121,18 +122,24 @@ def compare(
     return pd.DataFrame(rows)
 
 
-def accuracy_of(template: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], float]:
-    """``state -> accuracy`` of ``template`` with the state loaded, on (x, y)."""
+def correct_of(template: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """``state -> per-input correctness`` (bool) of ``template`` with the state loaded, on (x, y)."""
     from tracefl.runs.load import load_state
 
-    def evaluate(state: dict[str, torch.Tensor]) -> float:
+    def correct(state: dict[str, torch.Tensor]) -> torch.Tensor:
         model = copy.deepcopy(template)
         load_state(model, state, "re-aggregated model")
         model.eval()
         with torch.no_grad():
-            return float((model(x).argmax(1) == y).float().mean())
+            return model(x).argmax(1) == y
 
-    return evaluate
+    return correct
+
+
+def accuracy_of(template: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], float]:
+    """``state -> accuracy`` of ``template`` with the state loaded, on (x, y)."""
+    correct = correct_of(template, x, y)
+    return lambda state: float(correct(state).float().mean())
 
 
 def label_count_pick(traces: pd.DataFrame, label_counts: Mapping[str, Mapping[int, int]], size: int) -> list[str]:
@@ -162,10 +169,13 @@ def feddebug_pick(client_models: Mapping[str, torch.nn.Module], input_shape: tup
 
 
 def confirmed_by_exclusion(run_dir, flagged: Collection[str],
-                           evaluate: Callable[[dict[str, torch.Tensor]], float]) -> list[str]:
-    """The flagged clients whose exclusion from the last round they took part in would have raised
-    ``evaluate`` (validation accuracy) of that round's model: a counterfactual check of the audit's
-    flags (docs/audit.md: on non-IID data an honest client can be flagged; excluding it then costs accuracy)."""
+                           correct: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+                           alpha: float = ALPHA) -> list[str]:
+    """The flagged clients whose exclusion from the last round they took part in would have fixed
+    more validation inputs than it broke, beyond chance (``correct``: per-input correctness of a
+    state; :func:`tracefl.audit.statistics.exclusion_helps`, the test the live guard applies): a
+    counterfactual check of the audit's flags (docs/audit.md: on non-IID data an honest client can
+    be flagged; excluding it then costs accuracy, or changes nothing beyond chance)."""
     from tracefl.runs.layout import completed_rounds
 
     kept = []
@@ -177,7 +187,8 @@ def confirmed_by_exclusion(run_dir, flagged: Collection[str],
         replies = recorded_replies(run_dir, took_part[-1])
         if len(replies) < 2:
             continue
-        if evaluate(aggregate(replies, took_part[-1], [client])) > evaluate(aggregate(replies, took_part[-1])):
+        without = correct(aggregate(replies, took_part[-1], [client]))
+        if exclusion_helps(correct(aggregate(replies, took_part[-1])).numpy(), without.numpy(), alpha):
             kept.append(str(client))
     return kept
 
@@ -197,7 +208,7 @@ def repair_table(run, audit, inputs: torch.Tensor, labels: torch.Tensor, rnd: in
     if validation is not None:  # the audit's flags that excluding would have helped on the validation inputs
         x_val, y_val = validation
         exclusions["audit_confirmed"] = confirmed_by_exclusion(
-            run.run_dir, audit.flagged, accuracy_of(run.template(), x_val, torch.as_tensor(y_val).long()))
+            run.run_dir, audit.flagged, correct_of(run.template(), x_val, torch.as_tensor(y_val).long()))
     meta = run.meta(rnd)
     if audit.traces is not None and "label_counts" in meta:
         counts = {c: {int(k): int(v) for k, v in m.items()} for c, m in meta["label_counts"].items()}

@@ -128,3 +128,21 @@ def _normal_sf(z: float) -> float:
     """P(Z > z) for a standard normal Z: the one-sided p-value of a z statistic (the standard
     library's erfc, so the audit runs on the core install, without scipy)."""
     return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def exclusion_helps(correct_with: np.ndarray, correct_without: np.ndarray, alpha: float = ALPHA) -> bool:
+    """Does leaving a client out of a round fix more validation inputs than it breaks, beyond chance?
+
+    An exact one-sided McNemar (sign) test on the paired predictions of the round's model with
+    and without the client: ``fixed`` inputs right only without it, ``broken`` right only with
+    it; under "no effect" each changed input is fixed or broken with probability 1/2. A bare
+    rise in accuracy is not enough: a few inputs flip either way between any two aggregates.
+    """
+    with_ = np.asarray(correct_with, dtype=bool)
+    without = np.asarray(correct_without, dtype=bool)
+    fixed, broken = int((without & ~with_).sum()), int((with_ & ~without).sum())
+    changed = fixed + broken
+    if fixed <= broken:
+        return False
+    p = sum(math.comb(changed, k) for k in range(fixed, changed + 1)) / 2 ** changed
+    return p < alpha

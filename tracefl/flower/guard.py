@@ -10,6 +10,12 @@ Holm) and logs the verdict. With ``exclude=True`` a client flagged for the first
 dropped: the round is aggregated again without it, and later rounds neither send it
 instructions nor aggregate its replies. Every decision is in ``decisions`` and the log.
 
+On non-IID data the audit also flags honest clients (docs/audit.md), so by default
+(``confirm=True``) a flag is acted on only where it is confirmed by exclusion: the round
+aggregated without that client fixes more validation inputs than it breaks, beyond chance (an
+exact one-sided McNemar test at ``alpha``), against the round as aggregated. An unconfirmed flag is logged and the client kept; it is checked again in
+a later round where it is still flagged.
+
 Re-aggregating calls the strategy's ``aggregate_train`` a second time for the round, so
 ``exclude=True`` refuses strategies whose aggregation keeps state or draws noise (server
 momentum: FedAvgM, FedAdam, FedYogi, FedAdagrad, QFedAvg; DP wrappers: a second noisy release):
@@ -24,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
@@ -31,7 +38,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 from torch import nn
 
-from tracefl.audit.statistics import ALPHA, flag_clients
+from tracefl.audit.statistics import ALPHA, exclusion_helps, flag_clients
 from tracefl.flower.recorder import CLIENT_KEY
 from tracefl.runs.load import load_state
 
@@ -42,15 +49,15 @@ class AuditGuard(Strategy):
     """``strategy``, audited each round on (``inputs``, ``labels``); ``exclude``: act on the flags."""
 
     def __init__(self, strategy: Strategy, model: Callable[[], nn.Module], inputs: torch.Tensor, labels: torch.Tensor,
-                 *, exclude: bool = False, alpha: float = ALPHA, client_key: str = CLIENT_KEY,
-                 **trace_options: Any) -> None:
+                 *, exclude: bool = False, confirm: bool = True, alpha: float = ALPHA,
+                 client_key: str = CLIENT_KEY, **trace_options: Any) -> None:
         if exclude and (stateful := _stateful(strategy)):
             raise ValueError(f"AuditGuard(exclude=True) would aggregate a round twice; {stateful} keeps state or "
                              "draws noise when it aggregates. Use exclude=False (audit and log only)")
         self.strategy = strategy
         self.factory = model
         self.inputs, self.labels = inputs, torch.as_tensor(labels).long()
-        self.exclude, self.alpha, self.client_key = exclude, alpha, client_key
+        self.exclude, self.confirm, self.alpha, self.client_key = exclude, confirm, alpha, client_key
         self.trace_options = trace_options
         self.excluded: dict[str, int] = {}  # client id -> node id
         self.decisions: list[dict[str, Any]] = []
@@ -82,20 +89,27 @@ class AuditGuard(Strategy):
         started = time.perf_counter()
         ok = [m for m in kept if not m.has_error()]
         flagged = self._audit(server_round, arrays, ok)
-        new = [c for c in flagged if c not in self.excluded]
-        decision = {"round": server_round, "flagged": flagged, "excluded_now": [], "excluded": sorted(self.excluded)}
+        present = {self._client(m) for m in ok}
+        new = [c for c in flagged if c not in self.excluded and c in present]
+        decision = {"round": server_round, "flagged": flagged, "unconfirmed": [], "excluded_now": [],
+                    "excluded": sorted(self.excluded)}
+        if self.exclude and new and self.confirm:
+            confirmed = self._confirmed(server_round, arrays, kept, new)
+            decision["unconfirmed"] = [c for c in new if c not in confirmed]
+            new = confirmed
         if self.exclude and new:
             rest = [m for m in kept if m.has_error() or self._client(m) not in new]
             if any(not m.has_error() for m in rest):
                 for m in ok:
                     if self._client(m) in new:
                         self.excluded[self._client(m)] = int(m.metadata.src_node_id)
-                arrays, metrics = self.strategy.aggregate_train(server_round, rest)
+                arrays, metrics = self.strategy.aggregate_train(server_round, copy.deepcopy(rest))
                 decision.update(excluded_now=new, excluded=sorted(self.excluded))
         self.decisions.append(decision)
         self.seconds.append(time.perf_counter() - started)
-        logger.warning("round %d audit: flagged %s; excluded now %s; excluded so far %s", server_round,
-                       flagged or "nobody", decision["excluded_now"] or "nobody", decision["excluded"] or "nobody")
+        logger.warning("round %d audit: flagged %s; not confirmed by exclusion %s; excluded now %s; excluded so far %s",
+                       server_round, flagged or "nobody", decision["unconfirmed"] or "nobody",
+                       decision["excluded_now"] or "nobody", decision["excluded"] or "nobody")
         return arrays, metrics
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
@@ -103,6 +117,24 @@ class AuditGuard(Strategy):
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         return self.strategy.aggregate_evaluate(server_round, replies)
+
+    def _correct(self, arrays: ArrayRecord, what: str) -> np.ndarray:
+        with torch.no_grad():
+            return (self._model(arrays, what)(self.inputs).argmax(1) == self.labels).numpy()
+
+    def _confirmed(self, server_round: int, arrays: ArrayRecord, kept: list[Message], flagged: list[str]) -> list[str]:
+        """The flagged clients whose exclusion from this round fixes more validation inputs than it
+        breaks, beyond chance (:func:`tracefl.audit.statistics.exclusion_helps`)."""
+        base = self._correct(arrays, "global model")
+        confirmed = []
+        for client in flagged:
+            rest = [m for m in kept if m.has_error() or self._client(m) != client]
+            if not any(not m.has_error() for m in rest):
+                continue
+            without, _ = self.strategy.aggregate_train(server_round, copy.deepcopy(rest))
+            if without is not None and exclusion_helps(base, self._correct(without, f"round without {client}"), self.alpha):
+                confirmed.append(client)
+        return confirmed
 
     def _client(self, message: Message) -> str:
         for record in message.content.metric_records.values():
