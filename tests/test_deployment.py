@@ -170,7 +170,8 @@ def test_the_workflow_is_a_flower_app_and_flwr_run_trains_the_same_models(tmp_pa
     port = _free_port()
     env = _flower_home(tmp_path, "local-simulation", port)
     work = tmp_path / "work"
-    run_config = f'config="{TINY}" root="{work}"'
+    run_id = load_preset(TINY).item_runs("figure2")[0]  # 4 clients (the preset's first run is Figure 1's 10)
+    run_config = f'config="{TINY}" root="{work}" run="{run_id}"'
     with _processes() as start:
         link_log = tmp_path / "superlink.log"
         start(["flower-superlink", "--insecure", "--simulation", "--disable-runtime-dependency-installation",
@@ -180,12 +181,11 @@ def test_the_workflow_is_a_flower_app_and_flwr_run_trains_the_same_models(tmp_pa
                          "--federation-config", "num-supernodes=4")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    run_id = next(iter(load_preset(TINY).runs))
     run_dir = work / "results" / "runs" / run_id
     assert (run_dir / "rounds.csv").is_file() and (run_dir / "job.json").is_file(), proc.stdout + proc.stderr
 
     # The same run through the workflow's own train step (the simulation Snakemake starts).
-    app_run = resolve_app_run({"config": str(TINY), "root": str(work)})
+    app_run = resolve_app_run({"config": str(TINY), "root": str(work), "run": run_id})
     reference = tmp_path / "reference"
     train_run(app_run.spec, app_run.dataset_dir, app_run.partition_path, reference, app_run.simulation, num_cpus=2)
     files = sorted(p.relative_to(reference) for p in (reference / "rounds").rglob("*.safetensors"))

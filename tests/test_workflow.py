@@ -193,13 +193,14 @@ def test_tiny_end_to_end(tmp_path):
     assert any("-dp0.001x5-" in r.name for r in runs) and any("-faulty0-flip1-9to0-" in r.name for r in runs)
     status = [sys.executable, "-m", "tracefl", "status", "--config", str(TINY), "--cores", "2"]
     done = subprocess.run(status, cwd=work, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    steps = 2 * len(runs) + 2  # training and provenance each, FedDebug of the faulty and the backdoor run
-    assert done.stdout.splitlines()[-1] == f"{steps} of {steps} steps done (training, provenance, FedDebug); " \
-                                           "nothing left to run", done.stdout + done.stderr
+    steps = len(jobs)  # every computing job the build ran (training, provenance, FedDebug, repair, contributions)
+    assert set(jobs["step"]) == {"train", "provenance", "feddebug", "repair", "contributions"}
+    assert done.stdout.splitlines()[-1] == f"{steps} of {steps} steps done (training, provenance, FedDebug, repair, " \
+                                           "contributions); nothing left to run", done.stdout + done.stderr
     (plain / "provenance.csv").rename(plain / "provenance.kept")
     left = subprocess.run(status, cwd=work, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert re.fullmatch(rf"{steps - 1} of {steps} steps done \(training, provenance, FedDebug\); about \d+ (s|min) left "
-                        rf"on 2 cores \(from {len(runs)} measured jobs\)", left.stdout.splitlines()[-1]), left.stdout
+    assert re.fullmatch(rf"{steps - 1} of {steps} steps done \(training, provenance, FedDebug, repair, contributions\); "
+                        rf"about \d+ (s|min) left on 2 cores \(from \d+ measured jobs\)", left.stdout.splitlines()[-1]), left.stdout
     (plain / "provenance.kept").rename(plain / "provenance.csv")
     # the report a reader opens first: after a partial build too (only what was named)
     proc = snakemake("results/figure2.pdf", "results/table1.csv", "--configfile=" + str(TINY),
