@@ -113,8 +113,11 @@ def status_lines(preset: Preset, results: str | Path = "results", cores: int | N
     trainings = sum(not s.trained for s in seen.values())
     traces = sum(not s.traced for s in seen.values())
     left = {step: sum(not s.optional.get(step, True) for s in seen.values()) for step in OPTIONAL_STEPS}
+    # FedDebug always; the repair and contributions steps where an item of the preset asks for them
+    others = "".join(f"{left[step]} {step} run(s), " for step in ("repair", "contributions")
+                     if any(step in s.optional for s in seen.values()))
     lines.append(f"to build: {trainings} training(s), {traces} provenance run(s), {left['feddebug']} FedDebug run(s), "
-                 f"{left['repair']} repair run(s), {left['contributions']} contributions run(s), "
+                 f"{others}"
                  f"{len(missing_items)} figure(s)/table(s){': ' + ', '.join(missing_items) if missing_items else ''}")
     lines.append(time_left_line(preset, list(seen.values()), results, cores))
     return lines
