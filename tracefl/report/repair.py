@@ -144,7 +144,7 @@ def _panel(ax, part: pd.DataFrame) -> None:
 SHOWN = [Shown("dataset", "Dataset", "text"), Shown("scenario", "Scenario", "text"), Shown("method", "Method", "text"),
          Shown("seeds", "Seeds", "count"), Shown("accuracy_pct", "Acc. after", interval=True),
          Shown("change_pp", "Change (pp)", interval=True), Shown("attack_success_pct", "Attack succ.", interval=True),
-         Shown("excluded_clients", "Excluded", "number"), Shown("precision_pct", "Precision", interval=True),
+         Shown("excluded_clients", "Excluded (mean)", "pct"), Shown("precision_pct", "Precision", interval=True),
          Shown("recall_pct", "Recall", interval=True)]
 CAPTION = ("{title}: the last round re-aggregated from its recorded replies, per scenario and method; mean over seeds "
            "[95% interval where several]; accuracy on the server test set (%), change from the recorded model "
