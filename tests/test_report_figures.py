@@ -240,7 +240,7 @@ def test_table1_csv_keeps_its_columns(tmp_path):
     table = tables.table1([_faulty(1, 1.0), _faulty(2, 0.0)], tmp_path / "table1", get_item("table1"))
     for column in ("tracefl_faulty_pct", "tracefl_faulty_pct_ci95_low", "faulty_chance_pct", "feddebug_pct",
                    "label_count_faulty_pct", "last_layer_faulty_pct", "top_holder_pct", "best_global_acc_pct",
-                   "last_global_acc_pct", "conclusive", "tracefl_mis_s_per_input", "run_id"):
+                   "last_global_acc_pct", "final_global_acc_pct", "conclusive", "tracefl_mis_s_per_input", "run_id"):
         assert column in table.columns, column
     md = (tmp_path / "table1.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("|"))

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 
 from tracefl.config import RunSpec
-from tracefl.report.learned import inconclusive_note, is_conclusive, learned_threshold
+from tracefl.report.learned import final_accuracy, inconclusive_note, is_conclusive, learned_threshold
 from tracefl.report.results import RunResult
 
 
@@ -20,7 +20,23 @@ def test_a_run_summary_says_whether_it_is_conclusive():
     spec = RunSpec(dataset="digits", model="cnn", rounds=2)
     provenance = pd.DataFrame({"round": [1, 2], "kind": "correct", "label_held": 1.0, "label_held_chance": 0.5,
                                "top_holder": 1.0, "top_holder_chance": 0.25, "seconds": 0.1})
-    for last, conclusive in ((0.9, True), (0.8, False)):
+    for last, conclusive in ((0.9, True), (0.7, False)):  # final accuracy 92.5% and 82.5%
         rounds = pd.DataFrame({"round": [1, 2], "global_accuracy": [0.95, last]})
         summary = RunResult(spec, rounds, provenance).summary()
         assert summary["conclusive"] is conclusive and summary["learned_threshold_pct"] == 85
+
+
+def test_final_accuracy_is_the_mean_of_the_last_three_rounds():
+    assert final_accuracy([10, 20, 60, 90, 30]) == 60.0  # (60 + 90 + 30) / 3: one bad last round does not decide
+    assert final_accuracy([80, 90]) == 85.0 and math.isnan(final_accuracy([]))
+
+
+def test_a_run_is_judged_on_its_last_three_rounds_not_the_last_one():
+    spec = RunSpec(dataset="digits", model="cnn", rounds=4)
+    provenance = pd.DataFrame({"round": [1, 2, 3, 4], "kind": "correct", "label_held": 1.0, "label_held_chance": 0.5,
+                               "top_holder": 1.0, "top_holder_chance": 0.25, "seconds": 0.1})
+    dip = pd.DataFrame({"round": [1, 2, 3, 4], "global_accuracy": [0.5, 0.95, 0.95, 0.8]})  # last 80% < 85%
+    summary = RunResult(spec, dip, provenance).summary()
+    assert summary["conclusive"] and summary["final_global_acc_pct"] == 90.0 and summary["last_global_acc_pct"] == 80.0
+    spike = pd.DataFrame({"round": [1, 2, 3, 4], "global_accuracy": [0.5, 0.6, 0.7, 0.9]})  # last 90%, mean 73%
+    assert not RunResult(spec, spike, provenance).summary()["conclusive"]

@@ -3,6 +3,12 @@
 A trace explains what a model does; a model at chance explains nothing. Where the paper's
 models reached an accuracy (MNIST, digits, AG News in the quick preset), a run whose global
 model ends below it is marked *inconclusive* in its figure and table and is not averaged in.
+A run is judged on its *final accuracy*, the mean global accuracy of its last
+:data:`FINAL_ROUNDS` rounds, not on the last round alone: one unlucky round (a small model at
+alpha 0.3 has gone from 82% to 55% in two rounds) would otherwise decide what a figure shows.
+A faulty run (a client flipping labels, a backdoor) is judged by the same rule on its own
+model: the fault lowers accuracy, so a faulty run that passes learned despite it; one that
+does not is shown, marked, and not averaged in.
 The thresholds live on each dataset's ``DatasetSpec.learned_accuracy_pct``
 (:mod:`tracefl.data.registry`); datasets without one (a user's own files) have no
 threshold (every run counts).
@@ -11,8 +17,19 @@ threshold (every run counts).
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from tracefl.data.registry import learned_thresholds
+
+#: How many of a run's last rounds its final accuracy averages.
+FINAL_ROUNDS = 3
+
+
+def final_accuracy(accuracies: Sequence[float]) -> float:
+    """The mean of the last :data:`FINAL_ROUNDS` values of a run's per-round global accuracy
+    (all of them where it has fewer rounds; NaN where it has none), in the unit given."""
+    tail = [float(a) for a in list(accuracies)[-FINAL_ROUNDS:]]
+    return sum(tail) / len(tail) if tail else float("nan")
 
 
 def learned_threshold(dataset: str) -> float:
@@ -20,14 +37,14 @@ def learned_threshold(dataset: str) -> float:
     return learned_thresholds().get(dataset, float("nan"))
 
 
-def is_conclusive(dataset: str, last_accuracy_pct: float) -> bool:
-    """True unless the dataset has a threshold and the run's last global accuracy is below it."""
+def is_conclusive(dataset: str, final_accuracy_pct: float) -> bool:
+    """True unless the dataset has a threshold and the run's final accuracy is below it."""
     threshold = learned_threshold(dataset)
-    return math.isnan(threshold) or last_accuracy_pct >= threshold
+    return math.isnan(threshold) or final_accuracy_pct >= threshold
 
 
-def inconclusive_note(dataset: str, last_accuracy_pct: float) -> str:
+def inconclusive_note(dataset: str, final_accuracy_pct: float) -> str:
     """'' for a conclusive run, else the one line a figure shows on its panel."""
-    if is_conclusive(dataset, last_accuracy_pct):
+    if is_conclusive(dataset, final_accuracy_pct):
         return ""
-    return f"inconclusive: model at {last_accuracy_pct:.0f}% < {learned_threshold(dataset):.0f}%"
+    return f"inconclusive: model at {final_accuracy_pct:.0f}% < {learned_threshold(dataset):.0f}%"

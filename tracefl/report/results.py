@@ -101,10 +101,11 @@ class RunResult:
         row.update(
             best_global_acc_pct=correct["best_global_accuracy_pct"],
             last_global_acc_pct=correct["last_global_accuracy_pct"],
+            final_global_acc_pct=correct["final_global_accuracy_pct"],
             tracefl_s_per_input=correct["seconds_per_input"],
             # a model below the dataset's learned accuracy leaves the numbers above unreadable
             learned_threshold_pct=learned_threshold(self.spec.dataset),
-            conclusive=is_conclusive(self.spec.dataset, correct["last_global_accuracy_pct"]),
+            conclusive=is_conclusive(self.spec.dataset, correct["final_global_accuracy_pct"]),
             run_id=self.spec.run_id,
         )
         return row

@@ -21,7 +21,7 @@ from tracefl.provenance.columns import (
     TOP_HOLDER_CHANCE,
     scored_by,
 )
-from tracefl.report.learned import inconclusive_note, is_conclusive, learned_threshold
+from tracefl.report.learned import final_accuracy, inconclusive_note, is_conclusive, learned_threshold
 from tracefl.report.panel_titles import panel_title, seeds_text
 from tracefl.report.results import RunResult
 from tracefl.report.seeds import HIGH, LOW, aggregate_seeds
@@ -70,7 +70,7 @@ def seed_rounds(runs: list[RunResult], tables: list[pd.DataFrame] | None = None)
     (no band for chance levels or one seed) and the inputs traced summed over those seeds.
     ``tables``: the runs' :func:`per_round` tables where the caller has them already."""
     tables = tables if tables is not None else [per_round(r.provenance, r.rounds) for r in runs]
-    conclusive = [is_conclusive(r.spec.dataset, float(t["global_accuracy"].iloc[-1])) for r, t in zip(runs, tables)]
+    conclusive = [is_conclusive(r.spec.dataset, final_accuracy(t["global_accuracy"])) for r, t in zip(runs, tables)]
     kept = [t for t, ok in zip(tables, conclusive) if ok] or tables
     stacked = pd.concat(kept, keys=range(len(kept)), names=["seed_index"]).reset_index(level=0)
     rows = []
@@ -97,7 +97,7 @@ def plot_round_panels(panels: list[Panel], prefix: Path) -> pd.DataFrame:
                      "model": r.spec.model, **per_run(t)} for r, t in zip(panel.runs, tables)]
             for row in runs:
                 row.update(learned_threshold_pct=learned_threshold(row["dataset"]),
-                           conclusive=is_conclusive(row["dataset"], row["last_global_accuracy_pct"]))
+                           conclusive=is_conclusive(row["dataset"], row["final_global_accuracy_pct"]))
             summary = aggregate_seeds(pd.DataFrame(runs)).iloc[0].to_dict()
             summaries.append({"panel": string.ascii_lowercase[i], **summary})
             table = seed_rounds(panel.runs, tables)
@@ -116,7 +116,7 @@ def plot_round_panels(panels: list[Panel], prefix: Path) -> pd.DataFrame:
             weak = summary["seeds"] - summary["conclusive_seeds"]
             if weak:
                 note(ax, f"{weak} of {summary['seeds']} seeds inconclusive, left out" if summary["conclusive"]
-                      else inconclusive_note(panel.spec.dataset, summary["last_global_accuracy_pct"])
+                      else inconclusive_note(panel.spec.dataset, summary["final_global_accuracy_pct"])
                       + (f" (all {summary['seeds']} seeds)" if summary["seeds"] > 1 else ""))
             accuracy_axis(ax)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))

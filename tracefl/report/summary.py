@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tracefl.report.learned import final_accuracy
+
 from tracefl.provenance.columns import (
     CORRECT,
     KIND,
@@ -61,6 +63,8 @@ def per_run(per_round_table: pd.DataFrame, metrics: list[str] = METRICS) -> dict
         rounds_traced=int(len(traced)),
         inputs_traced=int(per_round_table["n_traced"].sum()),
         last_global_accuracy_pct=float(per_round_table["global_accuracy"].iloc[-1]),
+        # what "learned" is judged on (tracefl.report.learned)
+        final_global_accuracy_pct=final_accuracy(per_round_table["global_accuracy"]),
         best_global_accuracy_pct=float(per_round_table["global_accuracy"].max()),
         seconds_per_input=float(traced["seconds_per_input"].mean()) if len(traced) else float("nan"),
     )
