@@ -288,6 +288,13 @@ def cmd_profile(args: argparse.Namespace) -> None:
     by = ("step",) if args.by == "step" else ("step", args.by)
     print(to_markdown(summarize(jobs, by)))
     print(f"\n{len(jobs)} jobs, {jobs['seconds'].sum():.0f} job seconds (jobs side by side add up to more than the wall time)")
+    if args.cores:
+        from tracefl.report.projection import describe, project
+
+        print("\nThe same jobs replayed with their measured seconds (measured under whatever contention the build "
+              "had; a job never runs faster than measured):")
+        for cores in args.cores:
+            print(describe(project(jobs, cores)))
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -400,7 +407,7 @@ def add_audit_verb(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracefl.cli_args import add_verb, at_least, from_zero, version_text
+    from tracefl.cli_args import add_verb, at_least, core_counts, from_zero, version_text
     from tracefl.models.device import DEVICES
 
     parser = argparse.ArgumentParser(prog="tracefl", description=__doc__,
@@ -531,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "python -m tracefl profile --results results --by step")
     p.add_argument("--results", default="results", help="the results folder (its benchmarks/ are read)")
     p.add_argument("--by", default="model", choices=("step", "model", "dataset", "run"), help="what to sum by")
+    p.add_argument("--cores", type=core_counts, action="extend", default=None, metavar="N[,N...]",
+                   help="also replay the build's jobs with their measured seconds on N cores and print the wall "
+                        "time it projects (e.g. 2,8,32; tracefl.report.projection)")
     p.set_defaults(func=cmd_profile)
 
     p = add_verb(sub, "fidelity", "regenerate (--write) or check docs/fidelity.md's preset columns",

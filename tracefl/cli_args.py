@@ -109,3 +109,12 @@ def one_line_errors(run: Callable[[], None], verb: str, debug: bool) -> int:
 def _say(verb: str, kind: str, message: str) -> None:
     line = " ".join(message.split())  # one line, whatever the message held
     print(f"tracefl {verb}: {kind}: {line}", file=sys.stderr)
+
+
+def core_counts(text: str) -> list[int]:
+    """A comma list of core counts (``2,8,32``), each an integer >= 1, refused in one line otherwise."""
+    parse = at_least(1)
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: integers >= 1 separated by commas")
+    return [parse(part) for part in parts]

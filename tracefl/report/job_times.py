@@ -1,5 +1,7 @@
 """Where a build's time went: the Snakemake benchmark files of its jobs, summed by step and model.
 
+(:mod:`tracefl.report.projection` replays them on N cores: how long the same build would take.)
+
 Every computing rule (``train_fl``, ``provenance``, ``contributions``, ``feddebug``) writes
 ``results/benchmarks/STEP/RUN.tsv`` (Snakemake's ``benchmark:``). This module reads back each
 job's wall seconds and peak resident memory (Snakemake samples memory, and CPU time, every
@@ -24,7 +26,10 @@ _COLUMNS = {"s": "seconds", "max_rss": "max_rss_mib"}
 #: The run settings a job's row carries besides its dataset and model (what a job's time
 #: scales with: ``status`` compares unfinished jobs with finished ones by them).
 SIZE_SETTINGS = ("scale", "rounds", "clients_per_round", "local_epochs", "max_client_samples", "batch_size")
-_ROW = ("step", "run", "dataset", "model", *SIZE_SETTINGS, *_COLUMNS.values())
+_ROW = ("step", "run", "dataset", "model", *SIZE_SETTINGS, "threads", *_COLUMNS.values())
+#: The step whose jobs keep more than one core busy (its rule's ``threads:``, from the run's
+#: simulation settings); every other benchmarked rule declares one thread.
+_MULTI_THREADED = "train"
 
 
 def read_benchmarks(results: str | Path = "results", missing_ok: bool = False) -> pd.DataFrame:
@@ -47,7 +52,9 @@ def read_benchmarks(results: str | Path = "results", missing_ok: bool = False) -
         last = table.iloc[-1]  # one row per repeat; the workflow's rules repeat nothing
         run = path.stem
         job = Path(layout.job_path(run, str(results)))
-        spec = read_job(job).spec if job.is_file() else None
+        parsed = read_job(job) if job.is_file() else None
+        spec = parsed.spec if parsed else None
+        threads = parsed.simulation.train_threads if parsed and path.parent.name == _MULTI_THREADED else 1
         rows.append(
             {
                 "step": path.parent.name,
@@ -55,6 +62,7 @@ def read_benchmarks(results: str | Path = "results", missing_ok: bool = False) -
                 "dataset": spec.dataset if spec else "",
                 "model": spec.model if spec else "",
                 **{key: getattr(spec, key) if spec else None for key in SIZE_SETTINGS},
+                "threads": threads,
                 **{name: _number(last[column]) for column, name in _COLUMNS.items()},
             }
         )
