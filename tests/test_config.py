@@ -18,8 +18,8 @@ def test_presets_resolve_and_run_ids_are_unique_and_stable():
     text_skipped = sum(".figure2[" in note for note in quick.skipped)
     assert len({settings_key(quick.runs[r]) for r in quick.items["figure2"]}) == 5 - text_skipped
     assert len(quick.items["figure2"]) == 9 - text_skipped
-    # ... and 18 ground-truth runs (12 without the text data)
-    assert len(quick.items["ground_truth"]) == 18 - 6 * sum(".ground_truth[" in note for note in quick.skipped)
+    # ... and 26 ground-truth runs (20 without the text data)
+    assert len(quick.items["ground_truth"]) == 26 - 6 * sum(".ground_truth[" in note for note in quick.skipped)
     assert len(paper.items["figure2"]) == 13  # the paper's 12 panels and CIFAR-100 (the seed baseline's)
     again = load_preset(ROOT / "config/experiments.yaml", "quick")
     assert quick.items == again.items

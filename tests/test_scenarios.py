@@ -168,3 +168,19 @@ def test_benchmark_rows_and_the_mean_over_seeds():
     # t(0.975, 1) = 12.7: the interval of two seeds this far apart leaves 0-100 and is clipped to it
     assert mean_ci95([75, 25])[2] - 50 == pytest.approx(12.706204736 * np.std([75, 25], ddof=1) / np.sqrt(2))
     assert (table.loc["tracefl", "ci95_low_pct"], table.loc["tracefl", "ci95_high_pct"]) == (0.0, 100.0)
+
+
+def test_a_boosted_backdoor_scales_its_update_and_names_itself():
+    import torch
+
+    from tracefl.flower.client_app import boosted
+
+    received = {"w": torch.tensor([1.0, 2.0]), "steps": torch.tensor(3)}
+    trained = {"w": torch.tensor([1.5, 1.0]), "steps": torch.tensor(4)}
+    out = boosted(trained, received, 4.0)
+    assert torch.equal(out["w"], torch.tensor([3.0, -2.0])) and int(out["steps"]) == 4  # 1 + 4 * 0.5, 2 + 4 * -1
+    plain, strong = _spec("backdoor"), _spec("backdoor", backdoor_boost=5)
+    assert "backdoor_boost" not in plain.to_dict() and "-backdoor-boost5-" in strong.run_id
+    assert strong.partition_id == plain.partition_id  # the same clients and poisoned examples
+    with pytest.raises(ConfigError, match="backdoor_boost = 5 is not allowed; .* needs scenario: backdoor"):
+        _spec("style", backdoor_boost=5)

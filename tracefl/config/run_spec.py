@@ -37,7 +37,7 @@ AUTO = "auto"
 # the id's hash) while they hold their default, so existing runs keep their ids.
 _OMITTED_AT_DEFAULT = {"max_length": DEFAULT_MAX_LENGTH, "scale": DEFAULT_SCALE, "scenario": NONE,
                        "exclude_clients": [], "exclude_from_round": 1, "partition": DIRICHLET,
-                       "faulty_labels": "flip"}
+                       "faulty_labels": "flip", "backdoor_boost": 1.0}
 # Keys a run entry may hold besides the settings; a job's spec also carries the dataset.
 DATASET_SPEC_KEY = "dataset_spec"
 
@@ -95,6 +95,10 @@ class RunSpec:
     # Planted ground truth (tracefl.data.scenarios): which client caused a prediction is known.
     scenario: str = setting(NONE, schema={"enum": list(SCENARIOS)},
                             doc="none, style or backdoor (planted ground truth, tracefl.data.scenarios)")
+    # The backdoor client scales its update (its model minus the one it received) by this before
+    # replying: model replacement, as Bagdasaryan et al. (2020) attack FedAvg; 1 sends it as trained.
+    backdoor_boost: float = setting(1.0, schema={"type": "number", "minimum": 1},
+                                    doc="scenario backdoor: the backdoor client's update scaled by this (>= 1)")
     # Set by the config's top-level ``scale`` (tracefl.config.scale), not per entry: it names
     # the run (``smoke-...``) so a smoke run never passes for a full one.
     scale: str = setting(DEFAULT_SCALE, schema={"enum": list(SCALES)}, doc="full, or smoke (sizes shrunk)")
@@ -142,6 +146,7 @@ class RunSpec:
         model = self.model.replace("/", "--")
         prefix = "" if self.scale == DEFAULT_SCALE else f"{self.scale}-"
         planted = "" if self.scenario == NONE else f"-{self.scenario}"
+        planted += "" if self.backdoor_boost == 1.0 else f"-boost{self.backdoor_boost:g}"
         planted += "" if self.partition == DIRICHLET else f"-{self.partition}"
         varied = "".join(f"-{segment}" for segment in setting_segments(
             self.faulty_clients, self.label_flip, self.dp_noise, self.dp_clip,
@@ -305,6 +310,8 @@ def validate_run(spec: RunSpec, where: str = "run") -> None:
             raise bad("scenario", "a planted scenario cannot be combined with faulty_clients / label_flip")
         if spec.num_clients < minimum_clients(spec.scenario):
             raise bad("num_clients", f"scenario {spec.scenario} needs at least {minimum_clients(spec.scenario)} clients")
+    if spec.backdoor_boost != 1.0 and spec.scenario != BACKDOOR:
+        raise bad("backdoor_boost", "scales the backdoor client's update; it needs scenario: backdoor")
     if spec.partition == NEIGHBOURING_LABELS:
         if spec.scenario != NONE:
             raise bad("partition", "a planted scenario has its own partition; use partition: dirichlet")

@@ -17,6 +17,7 @@ from flwr.clientapp import ClientApp
 
 from tracefl.config import RunSpec
 from tracefl.data.faults import RANDOM_LABELS
+from tracefl.data.scenarios import BACKDOOR, BACKDOOR_CLIENT
 from tracefl.data.tensors import client_tensors
 from tracefl.flower.arrays import as_float_arrays, keep_step_counters
 from tracefl.models.catalog import channels_last
@@ -86,9 +87,18 @@ def train_partition(
     )
     metrics = MetricRecord({"num-examples": num_rows(x), "partition-id": int(client_id), "train-loss": loss})
     state = model.state_dict()
+    if spec.scenario == BACKDOOR and client_id == BACKDOOR_CLIENT and spec.backdoor_boost != 1.0:
+        state = boosted(state, received, spec.backdoor_boost)
     if spec.dp_clip > 0:
         state = keep_step_counters(state, received)
     return Message(RecordDict({"arrays": as_float_arrays(state), "metrics": metrics}), reply_to=msg)
+
+
+def boosted(state: dict[str, torch.Tensor], received: dict[str, torch.Tensor], boost: float) -> dict[str, torch.Tensor]:
+    """``received + boost * (state - received)`` for every floating-point tensor (the update scaled,
+    a model-replacement attack); integer buffers (BatchNorm's step counters) stay as trained."""
+    return {name: received[name] + boost * (value - received[name]) if value.is_floating_point() else value
+            for name, value in state.items()}
 
 
 def make_client_app(
