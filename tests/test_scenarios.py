@@ -184,3 +184,12 @@ def test_a_boosted_backdoor_scales_its_update_and_names_itself():
     assert strong.partition_id == plain.partition_id  # the same clients and poisoned examples
     with pytest.raises(ConfigError, match="backdoor_boost = 5 is not allowed; .* needs scenario: backdoor"):
         _spec("style", backdoor_boost=5)
+
+
+def test_the_trigger_is_a_quarter_of_the_side_and_at_least_three_pixels():
+    from tracefl.data.scenarios import stamp_trigger
+
+    small = stamp_trigger(np.zeros((2, 8, 8), dtype=np.uint8), "image")
+    assert (small[:, 4:7, 4:7] == 255).all() and small.sum() == 2 * 9 * 255  # 3x3, 1 pixel from the edge
+    large = stamp_trigger(np.zeros((1, 32, 32, 3), dtype=np.uint8), "image")
+    assert (large[0, 23:31, 23:31] == 255).all() and large.sum() == 8 * 8 * 3 * 255

@@ -80,11 +80,12 @@ def apply_style(x: np.ndarray, style: str, kind: str) -> np.ndarray:
 
 def stamp_trigger(x: np.ndarray, kind: str) -> np.ndarray:
     """The backdoor trigger on every example: a white square in the bottom-right corner
-    (a quarter of the side, at least 2 pixels, 1 pixel from the edge), or a word prefix."""
+    (a quarter of the side, at least 3 pixels: 3 of 8 on digits, where 2 taught too little; 1 pixel
+    from the edge), or a word prefix."""
     if kind == "text":
         return np.char.add(TEXT_TRIGGER + " ", x.astype(str))
     out = x.copy()
-    side = max(2, x.shape[1] // 4)
+    side = max(3, x.shape[1] // 4)
     out[:, -side - 1 : -1, -side - 1 : -1, ...] = 255
     return out
 
