@@ -147,7 +147,7 @@ def test_quick_preset_text_panel_follows_the_file(tmp_path, monkeypatch):
     assert len(quick.items["figure2"]) == 8 and len(quick.skipped) == 2  # one line per entry, not per seed
     assert "ag_news_test.csv does not exist; using the built-in 'ag-news'" in quick.notes[0]
     assert "figure2[4] (ag-news, minilm-l6) skipped: dataset 'ag-news' is on the Hugging Face hub" in quick.skipped[0]
-    assert "ground_truth[1] (ag-news, minilm-l6) skipped" in quick.skipped[1]
+    assert "ground_truth[3] (ag-news, minilm-l6) skipped" in quick.skipped[1]
     # Online (hub reachable): the hub's AG News test split instead of the absent file.
     from tracefl.data import sources
 
