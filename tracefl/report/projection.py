@@ -16,7 +16,6 @@ promise. The cheap jobs without a benchmark (job files, partitions, figures) are
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -38,16 +37,13 @@ class Projection:
     work_seconds: float
 
 
-def _duration(value: float) -> float:
-    return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
 def project(jobs: pd.DataFrame, cores: int) -> Projection:
     """Replay ``jobs`` (rows of step, run, seconds, threads) on ``cores`` cores."""
     if cores < 1:
         raise ValueError(f"cores = {cores} is not allowed; allowed: an integer >= 1")
     rows = [
-        (str(r.step), str(r.run), _duration(r.seconds), max(1, min(int(getattr(r, "threads", 1) or 1), cores)))
+        # a job Snakemake could not time counts 0 s; it holds at most the cores there are, as Snakemake caps it
+        (str(r.step), str(r.run), 0.0 if pd.isna(r.seconds) else float(r.seconds), max(1, min(int(r.threads), cores)))
         for r in jobs.itertuples(index=False)
     ]
     present = {(step, run) for step, run, _, _ in rows}
@@ -61,7 +57,7 @@ def project(jobs: pd.DataFrame, cores: int) -> Projection:
     # the longest chain from each job on (a job waits for at most one other, so one level deep)
     tail = {i: rows[i][2] + max((rows[j][2] for j in followers.get(rows[i][:2], [])), default=0.0)
             for i in range(len(rows))}
-    critical = max(tail, key=lambda i: tail[i] if needs[i] is None else -1.0, default=None)
+    critical = max(tail, key=tail.get, default=None)  # a training's chain is never shorter than its followers'
     work = sum(seconds * threads for _, _, seconds, threads in rows) / cores
 
     ready = [(-tail[i], i) for i in range(len(rows)) if needs[i] is None]
