@@ -164,7 +164,7 @@ def test_run_ids_are_pinned():
         "mnist-5k-cnn-c10-p4-r30-a0.3-s42-0fdef7f8",
         "mnist-5k-resnet18-c10-p10-r10-a0.3-s42-170411d4",
         "mnist-5k-densenet121-c10-p10-r8-a0.3-s42-798295d5",
-        "digits-cnn-c10-p10-r30-a0.3-s42-3b46d3d7",
+        "digits-cnn-c10-p10-r30-a0.3-s42-64911892",
     ]
 
 
