@@ -429,6 +429,24 @@ def test_a_partition_without_enough_clients_names_min_label_examples(trained, tm
     assert "0 of 4 clients keep any data" in line and "min_label_examples = 500" in line
 
 
+def test_a_shared_partition_is_checked_again_by_each_run_that_trains_on_it(trained, tmp_path):
+    # written for a run of 4 a round, the partition keeps fewer clients than a run of 10 a round samples
+    # (digits, 10 clients, seed 42, batches of 32: one client holds 27 examples and is dropped)
+    data = trained / "resources" / "datasets" / "digits"
+    part = tmp_path / "part.json"
+    shared = {"num_clients": 10, "seed": 42, "batch_size": 32, "max_client_samples": 2048, "min_label_examples": 10}
+    written = _tiny_spec(clients_per_round=4, **shared)
+    assert _tracefl("partition", "--spec", written, "--data-dir", str(data), "--out", str(part)).returncode == 0
+    kept = len(json.loads(part.read_text())["clients"])
+    assert 4 <= kept < 10, kept
+    proc = _tracefl("train", "--spec", _tiny_spec(clients_per_round=10, **shared), "--data-dir", str(data),
+                    "--partition", str(part), "--run-dir", str(tmp_path / "run"), "--cpus", "1",
+                    "--simulation", json.dumps({"backend": "inline", "device": "cpu"}))
+    assert proc.returncode == 2 and not (tmp_path / "run" / "rounds.csv").exists(), proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"{kept} of 10 clients keep any data" in line and "fewer than clients_per_round = 10" in line
+
+
 def test_a_non_finite_loss_stops_training_at_its_round(trained, tmp_path):
     data = trained / "resources" / "datasets" / "digits"
     spec = _tiny_spec(lr=1e8, optimizer="sgd")

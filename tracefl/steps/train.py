@@ -23,6 +23,7 @@ from tracefl.runs.checkpoint import completed_rounds, export_final_model
 from tracefl.runs.completion import record_completion
 from tracefl.runs.fingerprint import reason_to_start_over, run_fingerprint
 from tracefl.runs.rounds import write_rounds_table
+from tracefl.steps.partition import check_enough_clients
 from tracefl.threads import available_cpus
 
 
@@ -73,6 +74,9 @@ def check_training_inputs(spec: RunSpec, dataset_dir: str | Path, partition_path
             f"{partition_path}: a partition of {partition['num_clients']} clients, but run {spec.run_id} has "
             f"{spec.num_clients}; delete the file and run the partition step again"
         )
+    # Runs that differ only in clients per round share a partition, and the partition step checks
+    # only the run it was written for: each run checks it again for itself.
+    check_enough_clients(spec, partition)
 
 
 def train_run(
