@@ -14,17 +14,27 @@ def test_presets_resolve_and_run_ids_are_unique_and_stable():
     quick = load_preset(ROOT / "config/experiments.yaml", "quick")
     paper = load_preset(ROOT / "config/experiments.yaml", "paper")
     # quick: 4 image panels + the AG News text panel when ../shared/data/ag_news_test.csv is here;
-    # the two small-CNN panels are 3 seeds each (one panel per setting)
+    # every panel is 3 seeds (one panel per setting)
     text_skipped = sum(".figure2[" in note for note in quick.skipped)
     assert len({settings_key(quick.runs[r]) for r in quick.items["figure2"]}) == 5 - text_skipped
-    assert len(quick.items["figure2"]) == 9 - text_skipped
-    # ... and 26 ground-truth runs (20 without the text data)
-    assert len(quick.items["ground_truth"]) == 26 - 6 * sum(".ground_truth[" in note for note in quick.skipped)
+    assert len(quick.items["figure2"]) == 15 - 3 * text_skipped
+    # ... and 30 ground-truth runs (20 without the text data)
+    assert len(quick.items["ground_truth"]) == 30 - 10 * sum(".ground_truth[" in note for note in quick.skipped)
+    # every setting of every item but Figure 1 has 3 seeds or more (5 in the ground truth)
+    for key, run_ids in quick.items.items():
+        seeds: dict[str, int] = {}
+        for run_id in run_ids:
+            seeds[settings_key(quick.runs[run_id])] = seeds.get(settings_key(quick.runs[run_id]), 0) + 1
+        assert min(seeds.values()) >= (1 if key == "figure1" else 5 if key == "ground_truth" else 3), key
+    # a faulty Table I run is judged on its fault-free twin, a run of the preset (most of them Figure 2/3's)
+    twins = quick.twins("table1")
+    assert len(twins) == len(quick.items["table1"]) and set(twins.values()) <= set(quick.runs)
+    assert not any(quick.runs[t].faulty_ids for t in twins.values())
     assert len(paper.items["figure2"]) == 13  # the paper's 12 panels and CIFAR-100 (the seed baseline's)
     again = load_preset(ROOT / "config/experiments.yaml", "quick")
     assert quick.items == again.items
     first = quick.runs[quick.items["figure2"][0]]
-    assert first.run_id.startswith("mnist-5k-cnn-c10-p4-")
+    assert first.run_id.startswith("mnist-5k-cnn-c10-p10-r15-")
 
 
 def test_run_id_changes_with_any_setting():
@@ -161,10 +171,10 @@ def test_run_ids_are_pinned():
     """A run id is a path on disk: the same settings must keep giving the same id."""
     quick = load_preset(ROOT / "config/experiments.yaml", "quick")
     assert [r for r in quick.items["figure2"] if "-s42-" in r][:4] == [  # seed 42 of each panel
-        "mnist-5k-cnn-c10-p4-r30-a0.3-s42-0fdef7f8",
+        "mnist-5k-cnn-c10-p10-r15-a0.3-s42-e47d65da",
         "mnist-5k-resnet18-c10-p10-r10-a0.3-s42-170411d4",
         "mnist-5k-densenet121-c10-p10-r8-a0.3-s42-798295d5",
-        "digits-cnn-c10-p10-r30-a0.3-s42-64911892",
+        "digits-cnn-c10-p10-r15-a0.3-s42-22bea0d4",
     ]
 
 

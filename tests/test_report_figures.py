@@ -27,11 +27,18 @@ def _result(seed: int = 1, held=(1.0, 1.0), accuracy=(0.9, 0.95), **settings) ->
     return RunResult(spec, rounds, provenance)
 
 
-def _faulty(seed: int, hit: float, **settings) -> RunResult:
+def _faulty(seed: int, hit: float, runs_dir=None, **settings) -> RunResult:
+    """A faulty run; with ``runs_dir``, placed there beside its fault-free twin's rounds (Table I reads them)."""
     r = _result(seed, faulty_clients=(0,), label_flip=((7, 1),), clients_per_round=10, **settings)
     mis = pd.DataFrame({"round": [1, 2], "kind": "misprediction", "faulty_traced": hit, "faulty_chance": 0.1,
                         "faulty_traced_label_count": 1.0, "faulty_traced_last_layer": 0.0, "seconds": 0.1})
-    return RunResult(r.spec, r.rounds, pd.concat([r.provenance, mis], ignore_index=True))
+    run_dir = None
+    if runs_dir is not None:
+        run_dir = runs_dir / r.spec.run_id
+        twin = runs_dir / r.spec.fault_free_twin.run_id
+        twin.mkdir(parents=True, exist_ok=True)
+        r.rounds.to_csv(twin / "rounds.csv", index=False)
+    return RunResult(r.spec, r.rounds, pd.concat([r.provenance, mis], ignore_index=True), run_dir=run_dir)
 
 
 def _planted(seed: int, scenario: str, hit: float) -> RunResult:
@@ -216,7 +223,7 @@ def test_tables_are_shaped_like_the_papers(tmp_path, name):
     """At most 12 columns and a one-sentence caption in .md and .tex; the CSV keeps every column."""
     item = get_item(name)
     if name == "table1":
-        results = [_faulty(1, 1.0), _faulty(2, 0.0), _faulty(1, 1.0, alpha=1.0)]
+        results = [_faulty(1, 1.0, tmp_path), _faulty(2, 0.0, tmp_path), _faulty(1, 1.0, tmp_path, alpha=1.0)]
     elif name == "ground_truth_table":
         results = [_planted(1, "style", 1.0), _planted(2, "style", 0.5), _planted(1, "backdoor", 0.5)]
     else:
@@ -237,16 +244,17 @@ def test_tables_are_shaped_like_the_papers(tmp_path, name):
 
 
 def test_table1_csv_keeps_its_columns(tmp_path):
-    table = tables.table1([_faulty(1, 1.0), _faulty(2, 0.0)], tmp_path / "table1", get_item("table1"))
+    table = tables.table1([_faulty(1, 1.0, tmp_path), _faulty(2, 0.0, tmp_path)], tmp_path / "table1", get_item("table1"))
     for column in ("tracefl_faulty_pct", "tracefl_faulty_pct_ci95_low", "faulty_chance_pct", "feddebug_pct",
                    "label_count_faulty_pct", "last_layer_faulty_pct", "top_holder_pct", "best_global_acc_pct",
-                   "last_global_acc_pct", "final_global_acc_pct", "conclusive", "tracefl_mis_s_per_input", "run_id"):
+                   "last_global_acc_pct", "final_global_acc_pct", "twin_final_global_acc_pct", "conclusive",
+                   "tracefl_mis_s_per_input", "run_id"):
         assert column in table.columns, column
     md = (tmp_path / "table1.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("|"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
         "Dataset", "Model", "Fault", "α", "Seeds", "n", "TraceFL", "FedDebug", "Label count", "Last layer", "Chance",
-        "Model acc."]
+        "No-fault acc."]
 
 
 def test_a_sweep_spaces_its_settings_evenly_and_names_them(drawn, tmp_path):

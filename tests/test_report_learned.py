@@ -3,8 +3,10 @@
 import math
 
 import pandas as pd
+import pytest
 
 from tracefl.config import RunSpec
+from tracefl.errors import InputError
 from tracefl.report.learned import final_accuracy, inconclusive_note, is_conclusive, learned_threshold
 from tracefl.report.results import RunResult
 
@@ -40,3 +42,29 @@ def test_a_run_is_judged_on_its_last_three_rounds_not_the_last_one():
     assert summary["conclusive"] and summary["final_global_acc_pct"] == 90.0 and summary["last_global_acc_pct"] == 80.0
     spike = pd.DataFrame({"round": [1, 2, 3, 4], "global_accuracy": [0.5, 0.6, 0.7, 0.9]})  # last 90%, mean 73%
     assert not RunResult(spec, spike, provenance).summary()["conclusive"]
+
+
+def test_a_faulty_run_is_judged_on_its_fault_free_twin(tmp_path):
+    spec = RunSpec(dataset="digits", model="cnn", rounds=2, clients_per_round=4, faulty_clients=(0,),
+                   label_flip=((7, 1),))
+    twin = spec.fault_free_twin
+    assert twin.run_id != spec.run_id and not twin.faulty_ids and twin.seed == spec.seed and twin.alpha == spec.alpha
+    assert RunSpec(dataset="digits", model="cnn").fault_free_twin is None
+    backdoor = RunSpec(dataset="digits", model="cnn", scenario="backdoor", backdoor_boost=5.0).fault_free_twin
+    assert backdoor.scenario == "none" and backdoor.backdoor_boost == 1.0
+    hurt = pd.DataFrame({"round": [1, 2], "global_accuracy": [0.6, 0.6]})  # the fault keeps its own model at 60%
+    result = RunResult(spec, hurt, pd.DataFrame(), run_dir=tmp_path / spec.run_id)
+    (tmp_path / twin.run_id).mkdir()
+    for twin_accuracy, conclusive in ((0.9, True), (0.7, False)):
+        pd.DataFrame({"round": [1, 2], "global_accuracy": [twin_accuracy] * 2}).to_csv(
+            tmp_path / twin.run_id / "rounds.csv", index=False)
+        judged = result.twin_summary()
+        assert judged["conclusive"] is conclusive and round(judged["twin_final_global_acc_pct"]) == twin_accuracy * 100
+
+
+def test_a_missing_twin_is_one_error_naming_it(tmp_path):
+    spec = RunSpec(dataset="digits", model="cnn", rounds=2, clients_per_round=4, faulty_clients=(0,),
+                   label_flip=((7, 1),))
+    result = RunResult(spec, pd.DataFrame(), pd.DataFrame(), run_dir=tmp_path / spec.run_id)
+    with pytest.raises(InputError, match=f"train run {spec.fault_free_twin.run_id}"):
+        result.twin_summary()

@@ -75,7 +75,11 @@ def test_table1_is_one_row_per_setting_with_its_seeds(tmp_path):
         r = _result(seed, [1.0, 1.0], [0.9, 0.95], faulty_clients=(0,), label_flip=((7, 1),), clients_per_round=10)
         mis = pd.DataFrame({"round": [1, 2], "kind": "misprediction", "faulty_traced": hit, "faulty_chance": 0.1,
                             "faulty_traced_label_count": 1.0, "faulty_traced_last_layer": 0.0, "seconds": 0.1})
-        results.append(RunResult(r.spec, r.rounds, pd.concat([r.provenance, mis], ignore_index=True)))
+        twin = tmp_path / r.spec.fault_free_twin.run_id  # the fault-free twin's rounds judge the row
+        twin.mkdir(exist_ok=True)
+        r.rounds.to_csv(twin / "rounds.csv", index=False)
+        results.append(RunResult(r.spec, r.rounds, pd.concat([r.provenance, mis], ignore_index=True),
+                                 run_dir=tmp_path / r.spec.run_id))
     table = table1(results, tmp_path / "table1", get_item("table1"))
     assert len(table) == 1 and table["seeds"].iloc[0] == 2 and table["fault"].iloc[0] == "7 -> 1"
     assert table["tracefl_faulty_pct"].iloc[0] == pytest.approx(50.0)

@@ -113,7 +113,10 @@ def test_status_counts_steps_and_estimates_the_rest(tmp_path, capsys):
     _finished(results, "provenance", first, 20.0)
     line = status_lines(preset, results, cores=2)[-1]
     assert line.startswith(f"2 of {steps} steps done (training, provenance, FedDebug, repair, contributions); about ")
-    others = steps - 2 * len(runs)  # no FedDebug, repair or contributions job finished: not guessed
+    # no FedDebug, repair or contributions job finished: not guessed (a fault-free twin is trained, not traced)
+    twins_only = set(preset.twins("table1").values()) - {r for runs_of in preset.items.values() for r in runs_of}
+    assert len(twins_only) == 1
+    others = steps - 2 * len(runs) + len(twins_only)
     assert line.endswith(f" left on 2 cores (from 2 measured jobs), plus {others} step(s) with nothing "
                          "comparable measured yet")
     assert main(["status", "--config", str(ROOT / "tests/data/tiny.yaml"), "--results", str(results),

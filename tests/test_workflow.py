@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tracefl.config import load_preset
 from tracefl.report.job_times import read_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,8 +151,13 @@ def test_tiny_end_to_end(tmp_path):
     for column in ("label_held_pct", "label_held_data_size_pct", "top_holder_pct", "top_holder_data_size_pct"):
         assert ablation[column].between(0, 100).all(), column
     runs = sorted((work / "results/runs").iterdir())
-    # plain, its second seed (Figure 3), faulty, DP, style, backdoor and Figure 1's runs; the other items share the plain one
-    assert len(runs) == 7
+    # plain, its second seed (Figure 3), faulty, DP, style, backdoor and Figure 1's runs, and the faulty run's
+    # fault-free twin (trained to judge it, not traced); the other items share the plain one
+    assert len(runs) == 8
+    (twin_id,) = set(load_preset(TINY).twins("table1").values())
+    twin = work / "results/runs" / twin_id
+    assert (twin / "rounds.csv").is_file() and not (twin / "provenance.csv").exists()
+    assert table1["twin_final_global_acc_pct"].between(0, 100).all()
     points = pd.read_csv(work / "results/figure3.csv")  # one point: the two seeds' mean and interval
     assert len(points) == 1 and points["seeds"].iloc[0] == 2 and points["run_id"].iloc[0].count(";") == 1
     assert {"tracefl_pct_ci95_low", "tracefl_pct_ci95_high"} <= set(points.columns)
@@ -187,7 +193,7 @@ def test_tiny_end_to_end(tmp_path):
     # every computing job left its benchmark file; the profile names and sums them
     jobs = read_benchmarks(work / "results")
     assert set(jobs.loc[jobs["step"] == "train", "run"]) == {r.name for r in runs}
-    assert set(jobs.loc[jobs["step"] == "provenance", "run"]) == {r.name for r in runs}
+    assert set(jobs.loc[jobs["step"] == "provenance", "run"]) == {r.name for r in runs} - {twin_id}
     assert (jobs["model"] == "tiny-cnn").all() and (jobs["seconds"] > 0).all()
     # run ids name the DP and the fault; status counts the steps and, one provenance undone, estimates it
     assert any("-dp0.001x5-" in r.name for r in runs) and any("-faulty0-flip1-9to0-" in r.name for r in runs)

@@ -42,6 +42,8 @@ class Item:
     contributions: bool = False
     # Also needs every run's repair.csv (the audit and its counterfactual repairs, tracefl.steps.repair).
     repair: bool = False
+    # Its faulty runs are judged learned on their fault-free twins (RunSpec.fault_free_twin), trained too.
+    judged_by_twin: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in EXTENSIONS:
@@ -114,8 +116,10 @@ for _item in (
          "examples of the predicted label (finds a client that flips every label to 0 by construction); "
          "last_layer_faulty_pct: the last provenance layer alone. Correct predictions: label held / top holder "
          "beside chance and the same two baselines (top holder; the label-count rule is the top holder by "
-         "construction where no client flips labels)." + _INCONCLUSIVE + _SEEDS,
-         f"{_TABLES}:table1", feddebug=True),
+         "construction where no client flips labels)." + _INCONCLUSIVE + " A faulty run is judged on its fault-free "
+         "twin (the same settings without the fault, trained too; twin_final_global_acc_pct): the fault lowers its own "
+         "model's accuracy by design (final_global_acc_pct says by how much)." + _SEEDS,
+         f"{_TABLES}:table1", feddebug=True, judged_by_twin=True),
     Item("figure3", "figure", "Figure 3: TraceFL under data heterogeneity",
          "Figure 3 of the TraceFL paper: average localization accuracy (beside chance, the strict metric, the last "
          "layer alone and the label-count rule, perfect by construction) and best global model accuracy against "

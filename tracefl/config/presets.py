@@ -45,6 +45,13 @@ class Preset:
         """Run ids of a paper item, in panel order (an item may draw on another's runs)."""
         return self.items.get(get_item(item).run_key, [])
 
+    def twins(self, item: str) -> dict[str, str]:
+        """Faulty run id -> its fault-free twin's run id, for an item judged by twins (else empty)."""
+        if not get_item(item).judged_by_twin:
+            return {}
+        return {run_id: twin.run_id for run_id in self.item_runs(item)
+                if (twin := self.runs[run_id].fault_free_twin) is not None}
+
     def built_items(self) -> list[Item]:
         """The items this preset defines runs for, in catalog order."""
         return [i for i in ITEMS.values() if self.item_runs(i.name)]
@@ -147,6 +154,12 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None, *, every_
                 if spec.run_id not in ids:
                     ids.append(spec.run_id)
         items[key] = ids
+    for item in ITEMS.values():  # the twins train (their rounds are read) without being an item's runs
+        if item.judged_by_twin:
+            for run_id in items.get(item.run_key, []):
+                twin = runs[run_id].fault_free_twin
+                if twin is not None:
+                    runs.setdefault(twin.run_id, twin)
     simulation = SimulationSettings.from_mapping(body.get("simulation") or {}, f"presets.{name}.simulation")
     if scale != DEFAULT_SCALE:
         # ~70 small runs: Ray's start-up would be most of their time, and one thread per

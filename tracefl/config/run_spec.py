@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from tracefl.errors import ConfigError
@@ -19,7 +19,7 @@ from tracefl.config.scale import DEFAULT_SCALE, SCALES
 from tracefl.config.run_names import setting_segments
 from tracefl.config.fields import check_fields, check_keys, check_value, setting, setting_fields, setting_schemas
 from tracefl.data.faults import FAULTY_LABELS, FLIP, RANDOM_LABELS
-from tracefl.data.registry import DatasetSpec, get_dataset_spec
+from tracefl.data.registry import DatasetSpec, get_dataset_spec, learned_thresholds
 from tracefl.data.partition import DIRICHLET, LABELS_PER_CLIENT, NEIGHBOURING_LABELS, PARTITIONS
 from tracefl.data.scenarios import BACKDOOR, NONE, SCENARIOS, minimum_clients, planted_clients
 from tracefl.models.catalog import (
@@ -171,6 +171,17 @@ class RunSpec:
         """Clients that misbehave: label flippers and a planted backdoor (what FedDebug looks for)."""
         planted = planted_clients(self.scenario) if self.scenario == BACKDOOR else []
         return sorted({str(c) for c in self.faulty_clients} | set(planted), key=int)
+
+    @property
+    def fault_free_twin(self) -> "RunSpec | None":
+        """This run without its fault (no flipping clients, no planted backdoor), else the same
+        settings; None for a run without a fault, or on a dataset without a learned accuracy (no
+        judgement to make). A fault lowers the model's accuracy by design, so whether a faulty run's
+        *setting* learns is judged on its twin (tracefl.report.learned)."""
+        if not self.faulty_ids or self.dataset not in learned_thresholds():
+            return None
+        return replace(self, faulty_clients=(), label_flip=(), faulty_labels=FLIP,
+                       scenario=NONE if self.scenario == BACKDOOR else self.scenario, backdoor_boost=1.0)
 
     @property
     def flip_map(self) -> dict[int, int]:

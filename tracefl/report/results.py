@@ -34,7 +34,7 @@ from tracefl.provenance.columns import (
 )
 from tracefl.runs.layout import coverage_path
 from tracefl.models.catalog import display_name
-from tracefl.report.learned import is_conclusive, learned_threshold
+from tracefl.report.learned import final_accuracy, is_conclusive, learned_threshold
 from tracefl.report.summary import pct, per_round, per_run
 
 
@@ -109,6 +109,21 @@ class RunResult:
             run_id=self.spec.run_id,
         )
         return row
+
+    def twin_summary(self) -> dict:
+        """A faulty run judged on its fault-free twin (RunSpec.fault_free_twin, trained beside it in
+        runs_dir): the twin's final accuracy and whether it learned. The fault lowers the run's own
+        accuracy by design, so its own model says how much the fault hurt, the twin whether the setting
+        learns. Empty for a run without a fault."""
+        twin = self.spec.fault_free_twin
+        if twin is None:
+            return {}
+        path = Path(self.run_dir).parent / twin.run_id / "rounds.csv"
+        rounds = read_table(path, ["round", "global_accuracy"], f"train run {twin.run_id} (the fault-free twin of {self.spec.run_id})")
+        if rounds["round"].tolist() != list(range(1, twin.rounds + 1)):
+            raise InputError(f"{path}: rounds {rounds['round'].tolist()}, expected 1..{twin.rounds}; run the training step again")
+        accuracy = final_accuracy(rounds["global_accuracy"].tolist()) * 100
+        return {"twin_final_global_acc_pct": accuracy, "conclusive": is_conclusive(self.spec.dataset, accuracy)}
 
     def dp_summary(self) -> dict:
         """The run's DP setting (noise multiplier, clipping norm) before its summary: Figure 4 and Table II."""

@@ -49,7 +49,8 @@ SHOWN: dict[str, list[Shown]] = {
     "table1": [_DATASET, _MODEL, Shown("fault", "Fault", "text"), Shown("alpha", "α", "number"), _SEEDS,
                Shown("traced_mispredictions", "n", "count"), Shown("tracefl_faulty_pct", "TraceFL", interval=True),
                Shown("feddebug_pct", "FedDebug"), Shown("label_count_faulty_pct", "Label count"),
-               Shown("last_layer_faulty_pct", "Last layer"), Shown("faulty_chance_pct", "Chance"), _MODEL_ACC],
+               Shown("last_layer_faulty_pct", "Last layer"), Shown("faulty_chance_pct", "Chance"),
+               Shown("twin_final_global_acc_pct", "No-fault acc.", dagger=True)],
     "table2": [_DATASET, _MODEL, Shown("dp_noise", "Noise", "number"), Shown("dp_clip", "Clip", "number"), _SEEDS,
                *_CORRECT],
     "table3": [_DATASET, _MODEL, Shown("clients", "Clients", "count"), Shown("per_round", "Per round", "count"),
@@ -65,7 +66,8 @@ _CORRECT_WHAT = ("% of correct predictions traced to a client holding their labe
 #: What each table shows, the middle of its one-sentence caption.
 _WHAT = {
     "table1": "% of mispredictions traced to the faulty client (FedDebug: image models only; n: mispredictions "
-              "traced; model acc.: mean of the last three rounds)",
+              "traced; no-fault accuracy: the setting trained without the fault, mean of its last three rounds, "
+              f"{DAGGER} below its learned accuracy: inconclusive)",
     "table2": _CORRECT_WHAT,
     "table3": _CORRECT_WHAT,
     "ablation_weighting": "% of correct predictions traced to a client holding their label and to its top holder "
@@ -91,17 +93,19 @@ def fault_description(spec) -> str:
 
 def table1(results: list[RunResult], prefix: Path, item: Item) -> pd.DataFrame:
     """Table I: faulty-client localization, TraceFL vs FedDebug vs chance, per dataset, fault and alpha."""
+    # twin_summary's conclusive (the fault-free twin learned) replaces summary's (the faulty model did)
     table = summaries_by_setting(results, lambda r: {"fault": fault_description(r.spec), **r.summary(),
-                                                     **r.faulty_summary()})
+                                                     **r.faulty_summary(), **r.twin_summary()})
     cols = [
         "dataset", "model", "fault", "alpha", "clients", "rounds", "seeds", "traced_mispredictions", "tracefl_faulty_pct",
         "faulty_chance_pct", "feddebug_pct", "label_count_faulty_pct", "last_layer_faulty_pct", "traced_correct",
         "tracefl_pct", "chance_pct", "top_holder_pct", "top_holder_chance_pct", "label_count_top_holder_pct",
-        "last_layer_top_holder_pct", "best_global_acc_pct", "last_global_acc_pct", "final_global_acc_pct", "learned_threshold_pct",
+        "last_layer_top_holder_pct", "best_global_acc_pct", "last_global_acc_pct", "final_global_acc_pct",
+        "twin_final_global_acc_pct", "learned_threshold_pct",
         "conclusive", "conclusive_seeds", "tracefl_mis_s_per_input", "feddebug_s_per_input", "run_id",
     ]
     table = table[with_interval_columns(table, cols)]
-    write_table(table, prefix, caption(item), SHOWN["table1"])
+    write_table(table, prefix, caption(item, cells=CELLS.split(f", {DAGGER}")[0]), SHOWN["table1"])
     return table
 
 

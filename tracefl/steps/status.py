@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracefl.config import Preset, RunSpec
+from tracefl.config.items import ITEMS
 from tracefl.errors import TraceflError
 from tracefl.report.job_times import read_benchmarks
 from tracefl.report.time_left import PendingJob, estimate
@@ -30,15 +31,17 @@ class RunStatus:
     trained: bool
     traced: bool
     optional: dict[str, bool]  # the optional steps this run's items ask for -> done
+    # False for a fault-free twin that is no item's run: it is trained (to judge a faulty run), not traced
+    needs_trace: bool = True
 
     def todo(self) -> list[str]:
         steps = [] if self.trained else ["train"]
-        steps += [] if self.traced else ["provenance"]
+        steps += [] if self.traced or not self.needs_trace else ["provenance"]
         return steps + [step for step, done in self.optional.items() if not done]
 
     def steps(self) -> int:
         """The run's computing jobs: training, provenance and the optional steps its items ask for."""
-        return 2 + len(self.optional)
+        return 1 + self.needs_trace + len(self.optional)
 
     def pending(self) -> list[PendingJob]:
         """The jobs still to run; a training that stopped part way has only its last rounds left."""
@@ -60,7 +63,7 @@ def optional_steps(preset: Preset, run_id: str) -> list[str]:
     return [step for step in OPTIONAL_STEPS if step in wanted]
 
 
-def run_status(preset: Preset, run_id: str, results: Path) -> RunStatus:
+def run_status(preset: Preset, run_id: str, results: Path, needs_trace: bool = True) -> RunStatus:
     spec = preset.runs[run_id]
     run_dir = results / "runs" / run_id
     done = completed_rounds(run_dir)
@@ -70,6 +73,7 @@ def run_status(preset: Preset, run_id: str, results: Path) -> RunStatus:
         trained=(run_dir / "rounds.csv").is_file(),
         traced=(run_dir / "provenance.csv").is_file() and coverage_path(run_dir / "provenance.csv").is_file(),
         optional={step: (run_dir / OPTIONAL_STEPS[step]).is_file() for step in optional_steps(preset, run_id)},
+        needs_trace=needs_trace,
     )
 
 
@@ -99,19 +103,24 @@ def status_lines(preset: Preset, results: str | Path = "results", cores: int | N
     lines = [f"preset {preset.name}: {len(preset.runs)} runs"]
     seen: dict[str, RunStatus] = {}
     missing_items = []
-    for item in preset.built_items():
-        lines.append(f"{item.name}:")
-        for run_id in preset.item_runs(item.name):
-            status = seen.get(run_id) or run_status(preset, run_id, results)
+    item_runs = {item.name: preset.item_runs(item.name) for item in preset.built_items()}
+    twins = [t for item in preset.built_items() for t in preset.twins(item.name).values()
+             if not any(t in runs for runs in item_runs.values())]
+    if twins:  # trained only, to judge the faulty runs (tracefl.report.learned)
+        item_runs["fault-free twins (trained, not traced)"] = list(dict.fromkeys(twins))
+    for name, run_ids in item_runs.items():
+        lines.append(f"{name}:")
+        for run_id in run_ids:
+            status = seen.get(run_id) or run_status(preset, run_id, results, needs_trace=run_id not in twins)
             seen[run_id] = status
             accuracy = "" if status.last_accuracy is None else f"  acc {100 * status.last_accuracy:5.1f}%"
             todo = ", ".join(status.todo()) or "done"
             lines.append(f"  {bar(status.rounds_done, status.spec.rounds)} {status.rounds_done:>3}/{status.spec.rounds:<3}"
                          f"{accuracy}  {todo:<28} {run_id}")
-        if not all(Path(path).is_file() for path in item.outputs(str(results))):
-            missing_items.append(item.name)
+        if name in ITEMS and not all(Path(path).is_file() for path in ITEMS[name].outputs(str(results))):
+            missing_items.append(name)
     trainings = sum(not s.trained for s in seen.values())
-    traces = sum(not s.traced for s in seen.values())
+    traces = sum(not s.traced and s.needs_trace for s in seen.values())
     left = {step: sum(not s.optional.get(step, True) for s in seen.values()) for step in OPTIONAL_STEPS}
     # FedDebug always; the repair and contributions steps where an item of the preset asks for them
     others = "".join(f"{left[step]} {step} run(s), " for step in ("repair", "contributions")

@@ -135,6 +135,8 @@ def item_inputs(item):
         files["contributions"] = [f"results/runs/{r}/contributions.csv" for r in runs]
     if items.get_item(item).repair:
         files["repair"] = [f"results/runs/{r}/repair.csv" for r in runs]
+    if items.get_item(item).judged_by_twin:  # the fault-free twins' rounds judge the faulty runs
+        files["twins"] = sorted({f"results/runs/{t}/rounds.csv" for t in PRESET.twins(item).values()})
     return files
 
 
