@@ -47,14 +47,18 @@ class Preset:
 
     def twins(self, item: str) -> dict[str, str]:
         """Faulty run id -> its fault-free twin's run id, for an item judged by twins (else empty)."""
-        if not get_item(item).judged_by_twin:
-            return {}
-        return {run_id: twin.run_id for run_id in self.item_runs(item)
-                if (twin := self.runs[run_id].fault_free_twin) is not None}
+        return {run_id: twin.run_id for run_id, twin in twins_of(get_item(item), self.item_runs(item), self.runs).items()}
 
     def built_items(self) -> list[Item]:
         """The items this preset defines runs for, in catalog order."""
         return [i for i in ITEMS.values() if self.item_runs(i.name)]
+
+
+def twins_of(item: Item, run_ids: list[str], runs: Mapping[str, RunSpec]) -> dict[str, RunSpec]:
+    """Faulty run id -> its fault-free twin (RunSpec.fault_free_twin), for an item judged by twins."""
+    if not item.judged_by_twin:
+        return {}
+    return {run_id: twin for run_id in run_ids if (twin := runs[run_id].fault_free_twin) is not None}
 
 
 def expand_entry(entry: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
@@ -155,11 +159,8 @@ def resolve_preset(config: Mapping[str, Any], name: str | None = None, *, every_
                     ids.append(spec.run_id)
         items[key] = ids
     for item in ITEMS.values():  # the twins train (their rounds are read) without being an item's runs
-        if item.judged_by_twin:
-            for run_id in items.get(item.run_key, []):
-                twin = runs[run_id].fault_free_twin
-                if twin is not None:
-                    runs.setdefault(twin.run_id, twin)
+        for twin in twins_of(item, items.get(item.run_key, []), runs).values():
+            runs.setdefault(twin.run_id, twin)
     simulation = SimulationSettings.from_mapping(body.get("simulation") or {}, f"presets.{name}.simulation")
     if scale != DEFAULT_SCALE:
         # ~70 small runs: Ray's start-up would be most of their time, and one thread per

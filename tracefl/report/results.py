@@ -70,10 +70,7 @@ class RunResult:
         """Read a run's tables, refusing any that does not cover every round of the run."""
         run = Path(runs_dir) / spec.run_id
         expected = list(range(1, spec.rounds + 1))
-        rounds = read_table(run / "rounds.csv", ["round"], "run the training step again")
-        if rounds["round"].tolist() != expected:
-            raise InputError(f"{run / 'rounds.csv'}: rounds {rounds['round'].tolist()}, expected 1..{spec.rounds}; "
-                             "run the training step again")
+        rounds = read_rounds(run, spec.rounds, "run the training step again")
         provenance = _read_provenance(run / "provenance.csv", expected)
         feddebug = None
         if (run / "feddebug.csv").exists():
@@ -118,10 +115,8 @@ class RunResult:
         twin = self.spec.fault_free_twin
         if twin is None:
             return {}
-        path = Path(self.run_dir).parent / twin.run_id / "rounds.csv"
-        rounds = read_table(path, ["round", "global_accuracy"], f"train run {twin.run_id} (the fault-free twin of {self.spec.run_id})")
-        if rounds["round"].tolist() != list(range(1, twin.rounds + 1)):
-            raise InputError(f"{path}: rounds {rounds['round'].tolist()}, expected 1..{twin.rounds}; run the training step again")
+        rounds = read_rounds(Path(self.run_dir).parent / twin.run_id, twin.rounds,
+                             f"train run {twin.run_id} (the fault-free twin of {self.spec.run_id})", ("round", "global_accuracy"))
         accuracy = final_accuracy(rounds["global_accuracy"].tolist()) * 100
         return {"twin_final_global_acc_pct": accuracy, "conclusive": is_conclusive(self.spec.dataset, accuracy)}
 
@@ -161,6 +156,16 @@ def _pct(by_round, column: str, rows: pd.DataFrame) -> float:
     if not len(rows) or column not in rows.columns:
         return float("nan")
     return float(by_round[column].mean().mean() * 100)
+
+
+def read_rounds(run_dir: Path, rounds: int, fix: str, columns: tuple[str, ...] = ("round",)) -> pd.DataFrame:
+    """A run's rounds.csv with ``columns``, refused (one :class:`InputError` saying ``fix``) unless it
+    covers rounds 1..``rounds``."""
+    path = run_dir / "rounds.csv"
+    table = read_table(path, list(columns), fix)
+    if table["round"].tolist() != list(range(1, rounds + 1)):
+        raise InputError(f"{path}: rounds {table['round'].tolist()}, expected 1..{rounds}; {fix}")
+    return table
 
 
 def read_table(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
