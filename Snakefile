@@ -34,10 +34,12 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/provenance.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/disk.smk"
 
 
 rule all:
     """Every figure and table the selected preset defines."""
     input:
         [path for item in PRESET.built_items() for path in item.outputs()],
+        client_model_drops(),
     default_target: True

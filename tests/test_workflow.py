@@ -1,5 +1,6 @@
 """Workflow tests: lint, dry-runs, and one tiny real end-to-end run through Snakemake."""
 
+import json
 import os
 import re
 import shutil
@@ -158,6 +159,12 @@ def test_tiny_end_to_end(tmp_path):
     twin = work / "results/runs" / twin_id
     assert (twin / "rounds.csv").is_file() and not (twin / "provenance.csv").exists()
     assert table1["twin_final_global_acc_pct"].between(0, 100).all()
+    # keep_client_models: false (config/experiments.yaml): `all` deleted every run's client models after their
+    # last reader; the global models, rounds.csv and the final model stay
+    for run in runs:
+        assert json.loads((run / "client_models_dropped.json").read_text())["rounds"] == [1, 2], run.name
+        assert not list(run.glob("rounds/*/clients/*.safetensors")), run.name
+        assert len(list(run.glob("rounds/*/global.safetensors"))) == 2 and (run / "final_model.safetensors").is_file()
     points = pd.read_csv(work / "results/figure3.csv")  # one point: the two seeds' mean and interval
     assert len(points) == 1 and points["seeds"].iloc[0] == 2 and points["run_id"].iloc[0].count(";") == 1
     assert {"tracefl_pct_ci95_low", "tracefl_pct_ci95_high"} <= set(points.columns)

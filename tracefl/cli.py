@@ -161,6 +161,14 @@ def cmd_repair(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def cmd_drop_client_models(args: argparse.Namespace) -> None:
+    from tracefl.steps.drop_models import drop_run_client_models
+
+    summary = drop_run_client_models(args.run_dir, args.out)
+    print(f"{args.run_dir}: deleted the client models of {len(summary['rounds_freed'])} of {len(summary['rounds'])} "
+          f"rounds, {summary['bytes_freed'] / 1e9:.2f} GB freed; wrote {args.out}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     """Build one paper item (figure: pdf, png, csv; table: csv, md, tex) from finished runs."""
     from tracefl.steps.report import build_item
@@ -507,6 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES, help="torch device")
     p.add_argument("--threads", type=at_least(1), default=None, help=THREADS_HELP)
     p.set_defaults(func=cmd_repair)
+
+    p = add_verb(sub, "drop-client-models",
+                 "delete a finished run's client models (~90% of its bytes) once every step reading them has run",
+                 "python -m tracefl drop-client-models --run-dir results/runs/RUN "
+                 "--out results/runs/RUN/client_models_dropped.json")
+    p.add_argument("--run-dir", required=True, help="the trained run's directory")
+    p.add_argument("--out", required=True, help="the summary (JSON) to write: rounds, bytes freed")
+    p.set_defaults(func=cmd_drop_client_models)
 
     p = add_verb(sub, "report", "build a figure or table of the paper from finished runs",
                  f"python -m tracefl report --item figure2 --jobs {JOB} --out-prefix results/figure2")

@@ -45,7 +45,8 @@ def describe_schema(schema: Mapping[str, Any]) -> str:
         return "one of " + ", ".join(str(v) for v in schema["enum"])
     kind = schema.get("type")
     words = {"integer": "an integer", "number": "a number", "string": "a non-empty string" if schema.get("minLength")
-             else "a string", "boolean": "true or false", "object": "a mapping", "array": "a list",
+             else "a string", "boolean": "true or false (True or False after --config)",
+             "object": "a mapping", "array": "a list",
              "null": "null"}.get(kind, "a value")
     bounds = [f"{op} {schema[key]:g}" for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
                                                        ("maximum", "<="), ("exclusiveMaximum", "<"))

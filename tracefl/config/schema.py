@@ -76,6 +76,9 @@ def config_schema() -> dict[str, Any]:
                 "data_dir": {"type": "string"},
                 "cache_dir": {"type": "string",
                               "description": "model files fetched by `snakemake prefetch` (TORCH_HOME, HF_HOME of every job)"},
+                "keep_client_models": {"type": "boolean",
+                                       "description": "false: `all` deletes a run's client models once every step "
+                                       "reading them has run (tracefl.steps.drop_models); default true"},
                 "dataset_sources": {"type": "object", "additionalProperties": {"type": "string"}},
                 "fixtures": {"type": ["string", "null"],
                              "description": "a folder written by `python -m tracefl fixtures`: its datasets are read "

@@ -43,10 +43,9 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
-from tracefl.atomic import write_json
 from tracefl.errors import InputError
-from tracefl.runs.checkpoint import write_round
-from tracefl.runs.layout import CLIENT_MODELS_DROPPED, META, client_order, completed_rounds, read_meta, round_dir
+from tracefl.runs.checkpoint import drop_client_models, write_round
+from tracefl.runs.layout import CLIENT_MODELS_DROPPED, client_order, completed_rounds, round_dir
 
 logger = logging.getLogger(__name__)
 
@@ -288,14 +287,8 @@ class ProvenanceRecorder(Strategy):
     def _drop_client_models_before(self, first_kept: int) -> None:
         """Remove the client models of rounds before ``first_kept`` that ``keep_every`` does not keep."""
         for rnd in completed_rounds(self.run_dir):
-            clients = round_dir(self.run_dir, rnd) / "clients"
-            if rnd >= first_kept or self._keeps_client_models(rnd) or not any(clients.glob("*")):
-                continue
-            meta = read_meta(self.run_dir, rnd)
-            meta[CLIENT_MODELS_DROPPED] = self._dropped_note()
-            write_json(meta, round_dir(self.run_dir, rnd) / META, indent=1, sort_keys=True)  # first: a cut leaves files, not a lie
-            for path in clients.glob("*.safetensors"):
-                path.unlink()
+            if rnd < first_kept and not self._keeps_client_models(rnd):
+                drop_client_models(self.run_dir, rnd, self._dropped_note())
 
 
 def _client_id(value: Any, key: str) -> tuple[str | None, str | None]:

@@ -15,6 +15,8 @@ from tracefl.models.catalog import QUICK_MODELS
 from tracefl.models.prefetch import CACHE_VARIABLES, needs_prefetch, prefetch_key
 from tracefl.config import items
 from tracefl.runs import layout
+from tracefl.steps.drop_models import KEEP_KEY, MARKER as DROPPED_MARKER
+from tracefl.steps.status import model_reader_outputs
 
 PRESET = resolve_preset(config, config.get("preset"))
 DATA_DIR = PRESET.data_dir
@@ -138,6 +140,14 @@ def item_inputs(item):
     if items.get_item(item).judged_by_twin:  # the fault-free twins' rounds judge the faulty runs
         files["twins"] = sorted({f"results/runs/{t}/rounds.csv" for t in PRESET.twins(item).values()})
     return files
+
+
+KEEP_CLIENT_MODELS = bool(config.get(KEEP_KEY, True))
+
+
+def client_model_drops():
+    """What `all` adds to free the disk (keep_client_models: false): one marker a run, after its last reader."""
+    return [] if KEEP_CLIENT_MODELS else [f"results/runs/{run}/{DROPPED_MARKER}" for run in RUNS]
 
 
 wildcard_constraints:
