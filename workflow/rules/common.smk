@@ -94,6 +94,12 @@ def train_priority(run_id):
     return 0 if RUNS[run_id].model in QUICK_MODELS else 1
 
 
+def reader_priority(run_id):
+    """A step reading a run's client models goes before the next training of its kind: the models
+    are then freed (keep_client_models: false) before more pile up on disk."""
+    return train_priority(run_id) + 1
+
+
 def upstream_priority(dataset, partition=None):
     """A download's or partition's priority: its most urgent training's (Snakemake does not
     pass a job's priority on to the jobs it waits for)."""

@@ -21,6 +21,7 @@ rule provenance:
     # One thread: `--cores N` runs N of them (or one beside a training job); one two-thread
     # job did only 1.5-1.7x a one-thread job's work per second (README). SLURM: set-threads.
     threads: 1
+    priority: lambda wc: reader_priority(wc.run)
     shell:
         "python -m tracefl provenance --job {input.job:q} --threads {threads} --data-dir {input.data:q} "
         "--run-dir results/runs/{wildcards.run} --out {output:q} > {log:q} 2>&1"
@@ -45,6 +46,7 @@ rule contributions:
     benchmark:
         "results/benchmarks/contributions/{run}.tsv"
     threads: 1
+    priority: lambda wc: reader_priority(wc.run)
     shell:
         "python -m tracefl contributions --job {input.job:q} --threads {threads} --data-dir {input.data:q} "
         "--run-dir results/runs/{wildcards.run} --out {output.contributions:q} --labels-out {output.labels:q} "
@@ -68,6 +70,7 @@ rule feddebug:
     benchmark:
         "results/benchmarks/feddebug/{run}.tsv"
     threads: 1
+    priority: lambda wc: reader_priority(wc.run)
     shell:
         "python -m tracefl feddebug --job {input.job:q} --threads {threads} --run-dir results/runs/{wildcards.run} "
         "--out {output:q} > {log:q} 2>&1"
@@ -92,6 +95,7 @@ rule repair:
     benchmark:
         "results/benchmarks/repair/{run}.tsv"
     threads: 1
+    priority: lambda wc: reader_priority(wc.run)
     shell:
         "python -m tracefl repair --job {input.job:q} --threads {threads} --data-dir {input.data:q} "
         "--run-dir results/runs/{wildcards.run} --out {output:q} > {log:q} 2>&1"
