@@ -60,3 +60,25 @@ def test_no_benchmarks_or_a_foreign_file_is_one_clear_error(tmp_path, capsys):
     bad.write_text("a\tb\n1\t2\n")
     with pytest.raises(InputError, match="not a Snakemake benchmark file"):
         read_benchmarks(tmp_path)
+
+
+def test_profile_counts_only_the_runs_the_config_asks_for(tmp_path, capsys):
+    """A results folder keeps the benchmarks of runs a changed config dropped: --preset/--item leave them out."""
+    tiny = Path(__file__).parent / "data" / "tiny.yaml"
+    from tracefl.config import load_preset
+
+    preset = load_preset(tiny)
+    figure2 = preset.item_runs("figure2")
+    table1_faulty = preset.item_runs("table1")
+    twins = list(preset.twins("table1").values())
+    for run in [*figure2, *table1_faulty, *twins, "stale-run-of-an-old-config"]:
+        _benchmark(tmp_path, "train", run, 10.0, "900")
+    wanted = len(set(preset.runs) & {*figure2, *table1_faulty, *twins})
+    assert main(["profile", "--results", str(tmp_path), "--config", str(tiny), "--preset", "tiny", "--by", "step"]) == 0
+    assert f"{wanted} jobs, {10 * wanted} job seconds" in capsys.readouterr().out
+    assert main(["profile", "--results", str(tmp_path), "--config", str(tiny), "--item", "table1", "--by", "step"]) == 0
+    assert f"{len(set(table1_faulty) | set(twins))} jobs," in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    _benchmark(empty, "train", "stale-run-of-an-old-config", 1.0, "1")
+    assert main(["profile", "--results", str(empty), "--config", str(tiny), "--item", "figure2"]) != 0
+    assert "no benchmarked job of the 1 run(s) of preset 'tiny' item figure2" in capsys.readouterr().err

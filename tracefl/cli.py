@@ -293,6 +293,15 @@ def cmd_profile(args: argparse.Namespace) -> None:
     from tracefl.report.job_times import read_benchmarks, summarize, to_markdown
 
     jobs = read_benchmarks(args.results)
+    if args.preset or args.item:  # the runs the config asks for now, not every benchmark a results folder kept
+        preset = load_preset(args.config, args.preset)
+        wanted = set(preset.runs)
+        if args.item:
+            wanted = {run for name in args.item for run in [*preset.item_runs(name), *preset.twins(name).values()]}
+        jobs = jobs[jobs["run"].isin(wanted)]
+        if jobs.empty:
+            raise InputError(f"{args.results}: no benchmarked job of the {len(wanted)} run(s) of preset "
+                             f"{preset.name!r}{' item ' + ', '.join(args.item) if args.item else ''}; build them first")
     by = ("step",) if args.by == "step" else ("step", args.by)
     print(to_markdown(summarize(jobs, by)))
     print(f"\n{len(jobs)} jobs, {jobs['seconds'].sum():.0f} job seconds (jobs side by side add up to more than the wall time)")
@@ -557,6 +566,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=core_counts, action="extend", default=None, metavar="N[,N...]",
                    help="also replay the build's jobs with their measured seconds on N cores and print the wall "
                         "time it projects (e.g. 2,8,32; tracefl.report.projection)")
+    p.add_argument("--preset", default=None,
+                   help="only the runs of this preset of --config (a results folder keeps the benchmarks of runs a "
+                        "changed config no longer has)")
+    p.add_argument("--item", action="append", choices=list(items.ITEMS), default=None,
+                   help="only the runs of this item (and the fault-free twins judging them) in --preset; repeatable: "
+                        "what `snakemake ITEM's file` costs")
+    p.add_argument("--config", default="config/experiments.yaml", help="the workflow's config file (with --preset/--item)")
     p.set_defaults(func=cmd_profile)
 
     p = add_verb(sub, "fidelity", "regenerate (--write) or check docs/fidelity.md's preset columns",
