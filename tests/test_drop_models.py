@@ -14,7 +14,6 @@ from tracefl.config import load_preset
 from tracefl.errors import InputError
 from tracefl.runs.checkpoint import completed_rounds, read_client, read_global, read_meta, write_round
 from tracefl.steps.drop_models import drop_run_client_models
-from tracefl.steps.status import model_reader_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,26 +54,44 @@ def test_cli_verb_prints_what_it_freed(tmp_path, capsys):
     assert "deleted the client models of 1 of 1 rounds" in capsys.readouterr().out
 
 
-def test_the_drop_waits_for_every_step_that_reads_the_models():
-    preset = load_preset(ROOT / "config/experiments.yaml", "quick")
-    table1 = preset.item_runs("table1")
-    faulty_image = next(r for r in table1 if preset.runs[r].faulty_ids and preset.runs[r].data.kind == "image")
-    assert {"provenance.csv", "feddebug.csv"} <= set(model_reader_outputs(preset, faulty_image))
-    figure1 = preset.item_runs("figure1")[0]
-    assert "contributions.csv" in model_reader_outputs(preset, figure1)
-    twins = set(preset.twins("table1").values()) - {r for runs in preset.items.values() for r in runs}
-    for twin in twins:  # trained only, to judge a faulty run: nothing reads its client models
-        assert model_reader_outputs(preset, twin) == []
+def _dry_run(work: Path, *args: str) -> subprocess.CompletedProcess:
+    shutil.copytree(ROOT / "config", work / "config", dirs_exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args, "-n", "--cores", "2", "--snakefile", str(ROOT / "Snakefile"),
+         "--configfile", str(ROOT / "tests/data/tiny.yaml")],
+        capture_output=True, text=True, cwd=work,
+    )
+
+
+def test_the_drop_waits_for_every_step_that_reads_the_models(tmp_path):
+    preset = load_preset(ROOT / "tests/data/tiny.yaml")
+    faulty = next(r for r in preset.item_runs("table1") if preset.runs[r].faulty_ids)
+    proc = _dry_run(tmp_path, f"results/runs/{faulty}/client_models_dropped.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = {line.split()[0] for line in proc.stdout.splitlines() if line.split()[-1:] == ["1"]}
+    assert {"train_fl", "provenance", "feddebug", "repair", "drop_client_models"} <= steps, proc.stdout
+    twin = preset.twins("table1")[faulty]  # trained only, to judge the faulty run: nothing traces it
+    proc = _dry_run(tmp_path, f"results/runs/{twin}/client_models_dropped.json")
+    assert proc.returncode == 0 and "provenance " not in proc.stdout and "drop_client_models " in proc.stdout, proc.stdout
+
+
+def test_a_step_on_a_dropped_run_says_what_happened(tmp_path):
+    from tracefl.runs.load import check_participants
+
+    run_dir = _run(tmp_path)
+    for rnd in (1, 2):  # what a workflow round's meta lists
+        meta = read_meta(run_dir, rnd)
+        meta["participants"] = ["0", "1"]
+        (run_dir / "rounds" / f"{rnd:04d}" / "meta.json").write_text(json.dumps(meta))
+    check_participants(run_dir, 1, read_meta(run_dir, 1))
+    drop_run_client_models(run_dir, tmp_path / "d.json")
+    with pytest.raises(InputError, match=r"round 1's client models were deleted once every step .*/rounds/ \(the run"):
+        check_participants(run_dir, 1, read_meta(run_dir, 1))
 
 
 @pytest.mark.parametrize("keep, drops", [("True", 0), ("False", 1)])
 def test_all_frees_the_disk_only_when_asked(tmp_path, keep, drops):
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "all", "-n", "--cores", "2", "--snakefile", str(ROOT / "Snakefile"),
-         "--configfile", str(ROOT / "tests/data/tiny.yaml"), "--config", f"keep_client_models={keep}"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )
+    proc = _dry_run(tmp_path, "all", "--config", f"keep_client_models={keep}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [line.split() for line in proc.stdout.splitlines() if line.startswith("drop_client_models ")]
     assert bool(lines) == bool(drops), proc.stdout

@@ -571,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "changed config no longer has)")
     p.add_argument("--item", action="append", choices=list(items.ITEMS), default=None,
                    help="only the runs of this item (and the fault-free twins judging them) in --preset; repeatable: "
-                        "what `snakemake ITEM's file` costs")
+                        "about what `snakemake ITEM's file` costs (a run shared with another item counts every step it had)")
     p.add_argument("--config", default="config/experiments.yaml", help="the workflow's config file (with --preset/--item)")
     p.set_defaults(func=cmd_profile)
 

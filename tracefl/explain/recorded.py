@@ -22,7 +22,7 @@ from tracefl.models.device import resolve_device
 from tracefl.models.inputs import Inputs, logits_of, num_rows, take
 from tracefl.provenance import trace
 from tracefl.runs.layout import JOB as JOB_FILE
-from tracefl.runs.layout import CLIENT_MODELS_DROPPED, completed_rounds, read_meta
+from tracefl.runs.layout import CLIENT_MODELS_DROPPED, completed_rounds, dropped_note, read_meta
 from tracefl.runs.load import models_of_round
 
 
@@ -160,7 +160,9 @@ class RecordedRun:
         """
         traceable = self.traceable_rounds()
         if not traceable:
-            raise InputError(f"{self.run_dir}: no round kept its client models; nothing can be traced")
+            why = dropped_note(read_meta(self.run_dir, self.rounds[-1])) if self.rounds else None
+            raise InputError(f"{self.run_dir}: no round kept its client models; nothing can be traced"
+                             + (f" (they were {why})" if why else ""))
         rounds = traceable if round == "all" else [traceable[-1] if round is None else int(round)]
         for rnd in rounds:
             self._check_round(rnd)
@@ -198,10 +200,11 @@ class RecordedRun:
     def _check_round(self, rnd: int) -> None:
         if rnd not in self.rounds:
             raise InputError(f"{self.run_dir}: no round {rnd}; recorded rounds: {_span(self.rounds)}")
-        if CLIENT_MODELS_DROPPED in read_meta(self.run_dir, rnd):
+        why = dropped_note(read_meta(self.run_dir, rnd))
+        if why:
             kept = self.traceable_rounds()
-            raise InputError(f"{self.run_dir}: round {rnd}: client models not kept by the recorder (keep_every/"
-                             f"keep_last); rounds that can be traced: {_span(kept) if kept else 'none'}")
+            raise InputError(f"{self.run_dir}: round {rnd}: client models {why}; rounds that can be traced: "
+                             f"{_span(kept) if kept else 'none'}")
 
 
 def load_run(

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from tracefl.atomic import write_json
 from tracefl.errors import InputError, reading
 from tracefl.runs.layout import (  # noqa: F401 (re-exported)
-    CLIENT_MODELS_DROPPED, META, RETRAIN, check_client_ids, completed_rounds, read_meta, round_dir,
+    CLIENT_MODELS_DROPPED, META, RETRAIN, check_client_ids, completed_rounds, dropped_note, read_meta, round_dir,
 )
 
 
@@ -61,7 +61,7 @@ def read_client(run_dir: str | Path, rnd: int, client_id: str) -> dict[str, torc
     check_client_ids([client_id], round_dir(run_dir, rnd) / META)
     path = round_dir(run_dir, rnd) / "clients" / f"{client_id}.safetensors"
     if not path.is_file():
-        dropped = read_meta(run_dir, rnd).get(CLIENT_MODELS_DROPPED)
+        dropped = dropped_note(read_meta(run_dir, rnd))
         if dropped:  # deleted on purpose: say so and how to get them back, not "file is missing"
             raise InputError(f"{path}: round {rnd}'s client models were {dropped}")
     return _load(path)
@@ -71,8 +71,9 @@ def drop_client_models(run_dir: str | Path, rnd: int, note: str) -> int:
     """Delete round ``rnd``'s client models, keeping its global model and facts; returns the bytes freed.
 
     The round's meta is marked first (``client_models_dropped``: ``note``, which says why and how
-    to get them back), so a cut between the two leaves files a reader will not use, never a round
-    that claims models it lacks. A round without client models is left as it is (0 bytes).
+    to get them back), so a cut between the two leaves a round marked dropped with some files left
+    (readers refuse it by its mark; dropping again removes them), never a round that claims models
+    it lacks. A round without client models is left as it is (0 bytes).
     """
     clients = sorted((round_dir(run_dir, rnd) / "clients").glob("*.safetensors"))
     if not clients:

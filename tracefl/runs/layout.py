@@ -23,7 +23,8 @@ META = "meta.json"
 #: the whole test set again (rounds recorded elsewhere may lack it: provenance then predicts).
 TEST_PREDICTIONS = "test_predictions"
 #: The meta key of a round whose client models were not kept (a recorder's ``keep_every``/
-#: ``keep_last``): its global model and facts are there, but it cannot be traced.
+#: ``keep_last``, or the workflow's ``keep_client_models: false`` once a run's steps ran): its
+#: global model and facts are there, but it cannot be traced. Its value says why and what to do.
 CLIENT_MODELS_DROPPED = "client_models_dropped"
 JOB = "job.json"
 RETRAIN = "delete the run's rounds/ folder and train it again"
@@ -91,6 +92,12 @@ def read_meta(run_dir: str | Path, rnd: int) -> dict[str, Any]:
     path = round_dir(run_dir, rnd) / META
     with reading(path, RETRAIN), open(path) as handle:
         return json.load(handle)
+
+
+def dropped_note(meta: dict[str, Any]) -> str | None:
+    """Why a round's client models are gone (its meta's note), None where they were kept."""
+    note = meta.get(CLIENT_MODELS_DROPPED)
+    return str(note) if note else None
 
 
 def coverage_path(table: str | Path) -> Path:

@@ -14,7 +14,7 @@ from tracefl.config import RunSpec
 from tracefl.errors import InputError
 from tracefl.models.builders import build_model
 from tracefl.runs.checkpoint import read_client, read_global, read_meta
-from tracefl.runs.layout import META, RETRAIN, check_client_ids, round_dir
+from tracefl.runs.layout import META, RETRAIN, check_client_ids, dropped_note, round_dir
 
 
 @lru_cache(maxsize=2)
@@ -50,6 +50,9 @@ def check_participants(run_dir: str | Path, rnd: int, meta: Mapping) -> None:
     """``meta.json``'s participants: a list of distinct ids, each with its model file and no model
     file without its id (before any id becomes a path)."""
     path = round_dir(run_dir, rnd) / META
+    note = dropped_note(meta)
+    if note:
+        raise InputError(f"{path}: round {rnd}'s client models were {note}")
     participants = meta.get("participants")
     if not isinstance(participants, list) or not participants or not all(isinstance(c, str) for c in participants):
         raise InputError(f"{path}: 'participants' is not a non-empty list of client ids; {RETRAIN}")

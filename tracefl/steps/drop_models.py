@@ -27,8 +27,9 @@ MARKER = "client_models_dropped.json"
 
 def dropped_note(run_dir: str | Path) -> str:
     """What a round's meta says once its client models are gone (read back by ``read_client``)."""
+    run_dir = Path(run_dir)
     return (f"deleted once every step that reads them had run ({KEEP_KEY}: false); to read them again, "
-            f"set {KEEP_KEY}: true and delete {Path(run_dir) / 'rounds.csv'} (the run trains again)")
+            f"set {KEEP_KEY}: true and delete {run_dir / 'rounds.csv'} and {run_dir / 'rounds'}/ (the run trains again)")
 
 
 def drop_run_client_models(run_dir: str | Path, out: str | Path) -> dict[str, Any]:

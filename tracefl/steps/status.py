@@ -63,14 +63,6 @@ def optional_steps(preset: Preset, run_id: str) -> list[str]:
     return [step for step in OPTIONAL_STEPS if step in wanted]
 
 
-def model_reader_outputs(preset: Preset, run_id: str) -> list[str]:
-    """The files (in the run's folder) of the steps that read a run's client models: its provenance
-    where it is an item's run (a fault-free twin is only trained) and the optional steps its items
-    ask for. The step that drops the models (``tracefl.steps.drop_models``) waits for them."""
-    traced = any(run_id in preset.item_runs(item.name) for item in preset.built_items())
-    return (["provenance.csv"] if traced else []) + [OPTIONAL_STEPS[step] for step in optional_steps(preset, run_id)]
-
-
 def run_status(preset: Preset, run_id: str, results: Path, needs_trace: bool = True) -> RunStatus:
     spec = preset.runs[run_id]
     run_dir = results / "runs" / run_id

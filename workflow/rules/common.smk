@@ -2,6 +2,7 @@
 # resolve_preset checks the config against its schema (generated from the settings'
 # declarations) and across keys, before any job: one line naming the key on failure.
 
+import functools
 import json
 import shlex
 import sys
@@ -16,7 +17,6 @@ from tracefl.models.prefetch import CACHE_VARIABLES, needs_prefetch, prefetch_ke
 from tracefl.config import items
 from tracefl.runs import layout
 from tracefl.steps.drop_models import KEEP_KEY, MARKER as DROPPED_MARKER
-from tracefl.steps.status import model_reader_outputs
 
 PRESET = resolve_preset(config, config.get("preset"))
 DATA_DIR = PRESET.data_dir
@@ -149,6 +149,24 @@ def item_inputs(item):
 
 
 KEEP_CLIENT_MODELS = bool(config.get(KEEP_KEY, True))
+
+
+@functools.cache
+def _item_files_by_run():
+    files = {}
+    for item in PRESET.built_items():
+        for paths in item_inputs(item.name).values():
+            for path in paths:
+                parts = Path(path).parts
+                if parts[:2] == ("results", "runs") and len(parts) == 4:
+                    files.setdefault(parts[2], set()).add(path)
+    return {run: sorted(paths) for run, paths in files.items()}
+
+
+def run_item_files(run_id):
+    """Every file of a run's folder that an item reads (provenance, FedDebug, repair, Figure 1's
+    contributions, rounds), from item_inputs: the drop of its client models waits for all of them."""
+    return _item_files_by_run().get(run_id, [])
 
 
 def client_model_drops():

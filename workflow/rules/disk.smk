@@ -13,7 +13,7 @@ rule drop_client_models:
         "Deleting the client models of run {wildcards.run} (every step that reads them has run)"
     input:
         rounds="results/runs/{run}/rounds.csv",
-        readers=lambda wc: [f"results/runs/{wc.run}/{name}" for name in model_reader_outputs(PRESET, wc.run)],
+        readers=lambda wc: run_item_files(wc.run),
     output:
         f"results/runs/{{run}}/{DROPPED_MARKER}",
     conda:
