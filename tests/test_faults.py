@@ -490,6 +490,7 @@ BAD_INPUT = {
     "status": ["--config", f"{MISSING}/experiments.yaml"],
     "explain": ["--run-dir", MISSING, "--inputs", f"{MISSING}/x.npy", "--out", f"{MISSING}/e.png"],
     "profile": ["--results", MISSING],
+    "drop-client-models": ["--run-dir", MISSING, "--out", f"{MISSING}/d.json"],
     "audit": ["--run-dir", MISSING, "--out", f"{MISSING}/audit.png"],
     "repair": ["--job", f"{MISSING}/job.json", "--data-dir", MISSING, "--run-dir", MISSING, "--out", f"{MISSING}/r.csv"],
     "fidelity": None,  # reads only this checkout's docs/fidelity.md and presets
