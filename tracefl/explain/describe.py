@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
-from tracefl.explain.recorded import Explanation
 from tracefl.runs.layout import client_order
+
+if TYPE_CHECKING:
+    from tracefl.explain.recorded import Explanation
 
 FORMATS = ("text", "csv", "json")
 

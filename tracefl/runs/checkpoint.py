@@ -12,10 +12,10 @@ from typing import Any, Mapping
 import torch
 from safetensors.torch import load_file, save_file
 
-from tracefl.atomic import write_json
 from tracefl.errors import InputError, reading
 from tracefl.runs.layout import (  # noqa: F401 (re-exported)
-    CLIENT_MODELS_DROPPED, META, RETRAIN, check_client_ids, completed_rounds, dropped_note, read_meta, round_dir,
+    CLIENT_MODELS_DROPPED, META, RETRAIN, check_client_ids, completed_rounds, drop_client_models, dropped_note,
+    read_meta, round_dir,
 )
 
 
@@ -65,27 +65,6 @@ def read_client(run_dir: str | Path, rnd: int, client_id: str) -> dict[str, torc
         if dropped:  # deleted on purpose: say so and how to get them back, not "file is missing"
             raise InputError(f"{path}: round {rnd}'s client models were {dropped}")
     return _load(path)
-
-
-def drop_client_models(run_dir: str | Path, rnd: int, note: str) -> int:
-    """Delete round ``rnd``'s client models, keeping its global model and facts; returns the bytes freed.
-
-    The round's meta is marked first (``client_models_dropped``: ``note``, which says why and how
-    to get them back), so a cut between the two leaves a round marked dropped with some files left
-    (readers refuse it by its mark; dropping again removes them), never a round that claims models
-    it lacks. A round without client models is left as it is (0 bytes).
-    """
-    clients = sorted((round_dir(run_dir, rnd) / "clients").glob("*.safetensors"))
-    if not clients:
-        return 0
-    meta = read_meta(run_dir, rnd)
-    meta[CLIENT_MODELS_DROPPED] = note
-    write_json(meta, round_dir(run_dir, rnd) / META, indent=1, sort_keys=True)
-    freed = 0
-    for path in clients:
-        freed += path.stat().st_size
-        path.unlink()
-    return freed
 
 
 FINAL_MODEL = "final_model"  # results/runs/{run}/final_model.{safetensors,pt}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tracefl.errors import InputError, reading
+from tracefl.atomic import write_json
 
 META = "meta.json"
 #: The meta key of the global model's predicted class for each server test input (in order):
@@ -98,6 +99,27 @@ def dropped_note(meta: dict[str, Any]) -> str | None:
     """Why a round's client models are gone (its meta's note), None where they were kept."""
     note = meta.get(CLIENT_MODELS_DROPPED)
     return str(note) if note else None
+
+
+def drop_client_models(run_dir: str | Path, rnd: int, note: str) -> int:
+    """Delete round ``rnd``'s client models, keeping its global model and facts; returns the bytes freed.
+
+    The round's meta is marked first (``client_models_dropped``: ``note``, which says why and how
+    to get them back), so a cut between the two leaves a round marked dropped with some files left
+    (readers refuse it by its mark; dropping again removes them), never a round that claims models
+    it lacks. A round without client models is left as it is (0 bytes).
+    """
+    clients = sorted((round_dir(run_dir, rnd) / "clients").glob("*.safetensors"))
+    if not clients:
+        return 0
+    meta = read_meta(run_dir, rnd)
+    meta[CLIENT_MODELS_DROPPED] = note
+    write_json(meta, round_dir(run_dir, rnd) / META, indent=1, sort_keys=True)
+    freed = 0
+    for path in clients:
+        freed += path.stat().st_size
+        path.unlink()
+    return freed
 
 
 def coverage_path(table: str | Path) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tracefl.atomic import write_json
 from tracefl.errors import InputError
-from tracefl.runs.checkpoint import completed_rounds, drop_client_models
+from tracefl.runs.layout import completed_rounds, drop_client_models
 
 #: The config key that turns this step on (false) or off (true, the default).
 KEEP_KEY = "keep_client_models"
