@@ -22,7 +22,7 @@ from tracefl.models.device import resolve_device
 from tracefl.models.inputs import Inputs, logits_of, num_rows, take
 from tracefl.provenance import trace
 from tracefl.runs.layout import JOB as JOB_FILE
-from tracefl.runs.layout import CLIENT_MODELS_DROPPED, completed_rounds, dropped_note, read_meta
+from tracefl.runs.layout import completed_rounds, dropped_note, read_meta
 from tracefl.runs.load import models_of_round
 
 
@@ -134,7 +134,7 @@ class RecordedRun:
 
     def traceable_rounds(self) -> list[int]:
         """Rounds whose client models were kept (a recorder's ``keep_every``/``keep_last`` may drop some)."""
-        return [r for r in self.rounds if CLIENT_MODELS_DROPPED not in read_meta(self.run_dir, r)]
+        return [r for r in self.rounds if not dropped_note(read_meta(self.run_dir, r))]
 
     def explain(
         self,
