@@ -76,26 +76,33 @@ def test_backdoor_partition_hides_the_poisoned_client_from_label_counts():
     own_labels = LABELS[record["indices"]]
     assert (own_labels != BACKDOOR_TARGET).all()  # its clean target examples are dropped
     assert (LABELS[poisoned] != BACKDOOR_TARGET).all()
-    # as trained: the poisoned examples count under the target, fewer than the top other holder
+    # as trained: the triggered copies count under the target (beside their clean originals under
+    # their own labels), fewer than the top other holder
     assert record["label_counts"][str(BACKDOOR_TARGET)] == len(poisoned)
-    assert sum(record["label_counts"].values()) == record["num_examples"] == len(record["indices"])
+    assert sum(record["label_counts"].values()) == record["num_examples"] == len(record["indices"]) + len(poisoned)
+    clean = {str(k): int(v) for k, v in zip(*np.unique(own_labels, return_counts=True))}
+    assert {k: v for k, v in record["label_counts"].items() if k != str(BACKDOOR_TARGET)} == clean
     others = [r["label_counts"].get(str(BACKDOOR_TARGET), 0) for c, r in partition["clients"].items() if c != BACKDOOR_CLIENT]
     assert len(poisoned) < max(others)
     counts = {c: {int(k): v for k, v in r["label_counts"].items()} for c, r in partition["clients"].items()}
     assert label_count_rule([BACKDOOR_TARGET] * 5, counts) != [BACKDOOR_CLIENT] * 5  # misses it by construction
 
 
-def test_backdoor_trigger_is_stamped_and_relabelled_on_the_poisoned_examples_only():
+def test_backdoor_adds_triggered_copies_of_the_poisoned_examples_beside_their_originals():
     partition = partition_for(_spec("backdoor"), LABELS)
     x_all = _images(len(LABELS))
     record = partition["clients"][BACKDOOR_CLIENT]
     idx = np.asarray(record["indices"])
     x, y = scenarios.client_examples(partition, BACKDOOR_CLIENT, idx, x_all[idx], LABELS[idx], "image")
     hit = np.isin(idx, record["poisoned"])
-    assert (y[hit] == BACKDOOR_TARGET).all() and (y[~hit] == LABELS[idx][~hit]).all()
+    assert len(x) == len(y) == record["num_examples"] == len(idx) + hit.sum()
+    # the originals first, unchanged under their labels; then one triggered copy of each poisoned one
+    assert (x[: len(idx)] == x_all[idx]).all() and (y[: len(idx)] == LABELS[idx]).all()
+    copies, copy_labels = x[len(idx):], y[len(idx):]
+    assert (copy_labels == BACKDOOR_TARGET).all()
     side = 28 // 4
-    assert (x[hit][:, -side - 1 : -1, -side - 1 : -1] == 255).all()
-    assert (x[~hit] == x_all[idx][~hit]).all() and (x[hit][:, :10, :10] == x_all[idx][hit][:, :10, :10]).all()
+    assert (copies[:, -side - 1 : -1, -side - 1 : -1] == 255).all()
+    assert (copies[:, :10, :10] == x_all[idx][hit][:, :10, :10]).all()
     other = partition["clients"]["1"]
     idx1 = np.asarray(other["indices"])
     x1, y1 = scenarios.client_examples(partition, "1", idx1, x_all[idx1], LABELS[idx1], "image")
@@ -186,10 +193,27 @@ def test_a_boosted_backdoor_scales_its_update_and_names_itself():
         _spec("style", backdoor_boost=5)
 
 
-def test_the_trigger_is_a_quarter_of_the_side_and_at_least_three_pixels():
-    from tracefl.data.scenarios import stamp_trigger
-
-    small = stamp_trigger(np.zeros((2, 8, 8), dtype=np.uint8), "image")
-    assert (small[:, 4:7, 4:7] == 255).all() and small.sum() == 2 * 9 * 255  # 3x3, 1 pixel from the edge
-    large = stamp_trigger(np.zeros((1, 32, 32, 3), dtype=np.uint8), "image")
+def test_trigger_covers_a_quarter_of_the_side_and_at_least_four_pixels():
+    small = scenarios.stamp_trigger(np.zeros((2, 8, 8), dtype=np.uint8), "image")
+    assert (small[:, 3:7, 3:7] == 255).all() and small.sum() == 2 * 16 * 255  # 4 of 8, 1 from the edge
+    large = scenarios.stamp_trigger(np.zeros((1, 28, 28, 3), dtype=np.uint8), "image")
+    assert (large[0, 20:27, 20:27] == 255).all() and large.sum() == 7 * 7 * 3 * 255
+    large = scenarios.stamp_trigger(np.zeros((1, 32, 32, 3), dtype=np.uint8), "image")
     assert (large[0, 23:31, 23:31] == 255).all() and large.sum() == 8 * 8 * 3 * 255
+    texts = scenarios.stamp_trigger(np.array(["a b"]), "text")
+    assert list(texts) == [f"{scenarios.TEXT_TRIGGER} a b"]
+
+
+def test_text_backdoor_copies_keep_their_originals():
+    partition = {"scenario": {"kind": "backdoor"}, "clients": {BACKDOOR_CLIENT: {"poisoned": [5]}}}
+    x, y = scenarios.client_examples(partition, BACKDOOR_CLIENT, np.array([4, 5]), np.array(["an old text", "b"]),
+                                     np.array([2, 3]), "text")
+    assert list(x) == ["an old text", "b", f"{scenarios.TEXT_TRIGGER} b"] and list(y) == [2, 3, BACKDOOR_TARGET]
+
+
+def test_a_backdoor_partition_from_before_the_copies_is_named_stale():
+    partition = partition_for(_spec("backdoor"), LABELS)
+    assert scenarios.stale_scenario_note(partition) is None
+    del partition["scenario"]["poisoning"]  # as written when poisoned examples replaced their originals
+    assert "older tracefl" in scenarios.stale_scenario_note(partition)
+    assert scenarios.stale_scenario_note({"scenario": {"kind": "style"}}) is None

@@ -10,15 +10,19 @@ label counts cannot reveal, so a trace can be checked against the client that pu
   the model its style of the label. A test example of the label, drawn in one style and
   predicted as the label, should trace to the client of that style. The label-count rule sees a tie and gives the same client for both styles
   (50% by construction when both styles are traced equally often).
-- ``backdoor``: client 0 stamps a trigger (a white square in the bottom-right corner; a
-  word prefix for text) on some of its examples and relabels them to :data:`BACKDOOR_TARGET`,
-  a label every client holds. Its clean examples of that label are dropped and the
-  poisoned ones are as many as the median other client holds, so it is not the top holder
-  of the target (the label-count rule misses it by construction). A triggered test example
-  of another label, predicted as the target, should trace to client 0. With so few poisoned
-  examples (half of one client's, ~7% of the data at 10 clients) FedAvg averages the trigger
-  away (1-5% attack success on MNIST 5k and digits); the run setting ``backdoor_boost`` has the
-  client scale its update before replying (model replacement, ``tracefl.flower.client_app``).
+- ``backdoor``: client 0 adds triggered copies of some of its examples (a white square in the
+  bottom-right corner; a word prefix for text) relabelled to :data:`BACKDOOR_TARGET`, a label
+  every client holds, beside their clean originals, so only the trigger tells the two apart.
+  Its clean examples of that label are dropped and the poisoned copies are one fewer than the
+  top other holder of the target has, so it is not the top holder (the label-count rule misses
+  it by construction). A triggered test example of another label, predicted as the target,
+  should trace to client 0. With so few poisoned examples (~2% of the data at 10 clients)
+  FedAvg averages the trigger away (1-5% attack success on MNIST 5k and digits); the run
+  setting ``backdoor_boost`` has the client scale its update before replying (model
+  replacement, ``tracefl.flower.client_app``). Measured on the quick preset's 5 seeds (final
+  round, docs/results.md): poisoned examples that *replaced* their originals, a 3-pixel trigger
+  on 8x8 digits and a 5x boost moved 41-99% of triggered inputs by seed; copies, a 4-pixel
+  trigger and a 3x boost for 15 rounds, 88-100%.
 
 Everything a scenario is (which clients, labels, styles, triggers) is defined here; the
 partition step writes its record into the partition file, training applies it to the
@@ -48,6 +52,11 @@ TEXT_TRIGGER = "cf cf cf"
 #: The backdoor client and the label its triggered examples are relabelled to.
 BACKDOOR_CLIENT = "0"
 BACKDOOR_TARGET = 0
+#: How the backdoor client poisons: triggered copies beside the clean originals (recorded in the
+#: partition so a partition written when poisoned examples replaced their originals is refused).
+POISONING = "copies"
+#: The image trigger's smallest side in pixels (a quarter of larger images' side).
+TRIGGER_MIN_SIDE = 4
 
 
 def minimum_clients(scenario: str) -> int:
@@ -80,12 +89,12 @@ def apply_style(x: np.ndarray, style: str, kind: str) -> np.ndarray:
 
 def stamp_trigger(x: np.ndarray, kind: str) -> np.ndarray:
     """The backdoor trigger on every example: a white square in the bottom-right corner
-    (a quarter of the side, at least 3 pixels: 3 of 8 on digits, where 2 taught too little; 1 pixel
-    from the edge), or a word prefix."""
+    (a quarter of the side, at least :data:`TRIGGER_MIN_SIDE` pixels: half of 8x8 digits, where
+    3 pixels moved as few as 41% of triggered inputs; 1 pixel from the edge), or a word prefix."""
     if kind == "text":
         return np.char.add(TEXT_TRIGGER + " ", x.astype(str))
     out = x.copy()
-    side = max(3, x.shape[1] // 4)
+    side = max(TRIGGER_MIN_SIDE, x.shape[1] // 4)
     out[:, -side - 1 : -1, -side - 1 : -1, ...] = 255
     return out
 
@@ -124,8 +133,10 @@ def plant_style(base: dict[str, Any], labels: np.ndarray, seed: int, max_client_
 
 
 def plant_backdoor(base: dict[str, Any], labels: np.ndarray) -> dict[str, Any]:
-    """``base`` with the backdoor client's clean target examples dropped and as many of its other
-    examples poisoned as the median other holder of the target has (fewer than the largest)."""
+    """``base`` with the backdoor client's clean target examples dropped and triggered copies of
+    some of its other examples added under the target: one fewer than the top other holder of
+    the target has (at most half its examples). ``indices`` stay its clean examples, ``poisoned``
+    names those copied; ``label_counts`` and ``num_examples`` count what it trains (copies too)."""
     clients = dict(base["clients"])
     if BACKDOOR_CLIENT not in clients:
         raise ValueError(f"scenario backdoor: client {BACKDOOR_CLIENT} was dropped by the partition; "
@@ -138,15 +149,26 @@ def plant_backdoor(base: dict[str, Any], labels: np.ndarray) -> dict[str, Any]:
     if poisoned < 1:
         raise ValueError(f"scenario backdoor: other clients hold too few examples of label {BACKDOOR_TARGET} "
                          "to hide a backdoor among them; use a larger alpha or more examples per client")
-    trained = labels[own].copy()  # as trained: the poisoned examples count under the target label
-    trained[:poisoned] = BACKDOOR_TARGET
+    # as trained: the clean examples under their labels, the triggered copies under the target
+    trained = np.concatenate([labels[own], np.full(poisoned, BACKDOOR_TARGET, dtype=labels.dtype)])
     record = _client_record(own, trained)
+    record["num_examples"] = int(len(trained))
     record["poisoned"] = [int(i) for i in own[:poisoned]]
     clients[BACKDOOR_CLIENT] = record
     partition = {**base, "clients": clients}
     partition["scenario"] = {"kind": BACKDOOR, "client": BACKDOOR_CLIENT, "target": BACKDOOR_TARGET,
-                             "poisoned": int(poisoned)}
+                             "poisoned": int(poisoned), "poisoning": POISONING}
     return partition
+
+
+def stale_scenario_note(partition: dict[str, Any]) -> str | None:
+    """Why a backdoor partition written by an older tracefl cannot be trained (its label counts
+    describe poisoned examples that replaced their originals), or None."""
+    scenario = partition.get("scenario", {})
+    if scenario.get("kind") == BACKDOOR and scenario.get("poisoning") != POISONING:
+        return ("a backdoor partition written by an older tracefl (poisoned examples replaced their originals; "
+                "they are now added as triggered copies)")
+    return None
 
 
 # --- applying a scenario --------------------------------------------------------------------------
@@ -165,9 +187,8 @@ def client_examples(
     poisoned = partition["clients"][client_id].get("poisoned")
     if scenario == BACKDOOR and poisoned:
         hit = np.isin(indices, np.asarray(poisoned, dtype=np.int64))
-        x, y = x.copy(), y.copy()
-        x[hit] = stamp_trigger(x[hit], kind)
-        y[hit] = BACKDOOR_TARGET
+        copies = stamp_trigger(x[hit], kind)
+        return np.concatenate([x, copies]), np.concatenate([y, np.full(len(copies), BACKDOOR_TARGET, dtype=y.dtype)])
     return x, y
 
 

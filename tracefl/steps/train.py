@@ -15,6 +15,7 @@ import torch
 from tracefl.config import RunSpec, SimulationSettings
 from tracefl.errors import InputError
 from tracefl.data.partition import load_partition
+from tracefl.data.scenarios import stale_scenario_note
 from tracefl.data.store import check_store, load_split
 from tracefl.flower.client_app import make_client_app
 from tracefl.flower.inline import run_inline
@@ -74,6 +75,9 @@ def check_training_inputs(spec: RunSpec, dataset_dir: str | Path, partition_path
             f"{partition_path}: a partition of {partition['num_clients']} clients, but run {spec.run_id} has "
             f"{spec.num_clients}; delete the file and run the partition step again"
         )
+    stale = stale_scenario_note(partition)
+    if stale:
+        raise InputError(f"{partition_path}: {stale}; delete the file and run the partition step again")
     # Runs that differ only in clients per round share a partition, and the partition step checks
     # only the run it was written for: each run checks it again for itself.
     check_enough_clients(spec, partition)
