@@ -217,3 +217,19 @@ def test_a_backdoor_partition_from_before_the_copies_is_named_stale():
     del partition["scenario"]["poisoning"]  # as written when poisoned examples replaced their originals
     assert "older tracefl" in scenarios.stale_scenario_note(partition)
     assert scenarios.stale_scenario_note({"scenario": {"kind": "style"}}) is None
+
+
+def test_the_final_planted_rate_averages_the_last_three_traced_rounds_with_zero_where_none_was_planted():
+    from tracefl.report.ground_truth import benchmark_rows
+    from tracefl.report.results import RunResult
+
+    spec = _spec("backdoor")
+    # traced rounds 1-5 (correct rows every round); planted rows in rounds 1, 2, 3 and 5 only
+    correct = pd.DataFrame({"round": [1, 2, 3, 4, 5], "kind": "correct"})
+    planted = pd.DataFrame({"round": [1, 2, 3, 3, 5], "kind": "backdoor", "truth_client": "0", "truth_traced": 1,
+                            "truth_traced_last_layer": 1, "truth_traced_label_count": 0, "truth_chance": 0.1,
+                            "planted_rate": [0.1, 0.2, 0.6, 0.6, 0.9]})
+    rounds = pd.DataFrame({"round": [1, 2, 3, 4, 5], "global_accuracy": 0.9})
+    row = benchmark_rows(RunResult(spec, rounds, pd.concat([correct, planted]), None))[0]
+    assert row["final_planted_rate_pct"] == pytest.approx(100 * (0.6 + 0.0 + 0.9) / 3)  # rounds 3, 4 (none), 5
+    assert row["planted_rate_pct"] == pytest.approx(100 * (0.1 + 0.2 + 0.6 + 0.9) / 4)  # over the rounds with rows

@@ -149,7 +149,8 @@ for _item in (
          "participant) gets 50% on style and 0% on backdoor by construction. FedDebug (backdoor, images): share "
          "of its generated inputs that single out client 0. CSV: one row per dataset, scenario, seed and method "
          "(accuracy, chance in %; n_inputs traced; planted_rate_pct: the share of planted test inputs predicted "
-         "as planted, the backdoor's attack success; runs with fewer than 20 planted inputs are inconclusive "
+         "as planted, the backdoor's attack success, per round then over rounds; final_planted_rate_pct: the same "
+         "over the last three traced rounds; runs with fewer than 20 planted inputs are inconclusive "
          "and not averaged in).",
          "tracefl.report.ground_truth:figure", feddebug=True),
     Item("ground_truth_table", "table", "Ground truth: planted provenance (table)",

@@ -17,7 +17,7 @@ import pandas as pd
 from tracefl.config.items import Item
 from tracefl.models.catalog import display_name
 from tracefl.provenance.columns import LABEL_COUNT, LAST_LAYER, TRUTH_TRACED, scored_by
-from tracefl.report.learned import final_accuracy
+from tracefl.report.learned import FINAL_ROUNDS, final_accuracy
 from tracefl.report.results import RunResult
 from tracefl.report.seeds import HIGH, LOW
 from tracefl.report.style import LOOKS, legend_below, new_figure, paper_style, save_figure
@@ -51,6 +51,8 @@ def benchmark_rows(result: RunResult) -> list[dict]:
         "alpha": spec.alpha,
         # the share of the planted test set the model predicted as planted (backdoor: attack success)
         "planted_rate_pct": _per_round_pct(planted, "planted_rate"),
+        # ... in the last rounds, as the model's accuracy is judged (a backdoor's attack success at the end)
+        "final_planted_rate_pct": _final_planted_rate_pct(planted, result.provenance),
         "final_global_acc_pct": final_accuracy(result.rounds["global_accuracy"] * 100),
         "run_id": spec.run_id,
     }
@@ -68,6 +70,16 @@ def benchmark_rows(result: RunResult) -> list[dict]:
                      "chance": chance, "n_inputs": n,
                      "conclusive": bool(n >= MIN_PLANTED_INPUTS and len(planted) >= MIN_PLANTED_INPUTS)})
     return rows
+
+
+def _final_planted_rate_pct(planted: pd.DataFrame, provenance: pd.DataFrame) -> float:
+    """The planted rate (%) averaged over the last :data:`FINAL_ROUNDS` traced rounds; a traced round
+    without planted rows had no planted input predicted as planted (rate 0). NaN where nothing was traced."""
+    traced = sorted(set(provenance["round"])) if "round" in provenance else []
+    if not traced:
+        return float("nan")
+    rates = planted.groupby("round")["planted_rate"].mean() if len(planted) else pd.Series(dtype=float)
+    return float(rates.reindex(traced[-FINAL_ROUNDS:], fill_value=0.0).mean() * 100)
 
 
 def _per_round_pct(rows: pd.DataFrame, column: str) -> float:
@@ -92,6 +104,7 @@ def aggregate(long: pd.DataFrame) -> pd.DataFrame:
             "chance_pct": float(kept["chance"].mean()) if len(kept) else float("nan"),
             "n_inputs": int(kept["n_inputs"].sum()),
             "planted_rate_pct": float(kept["planted_rate_pct"].mean()) if len(kept) else float("nan"),
+            "final_planted_rate_pct": float(kept["final_planted_rate_pct"].mean()) if len(kept) else float("nan"),
             "final_global_acc_pct": float(kept["final_global_acc_pct"].mean()) if len(kept) else float("nan"),
         })
     return pd.DataFrame(rows)
@@ -157,9 +170,11 @@ SHOWN = [Shown("dataset", "Dataset", "text"), Shown("model", "Model", "text"), S
          Shown("seeds", "Seeds", "count"), Shown("n_inputs", "n", "count"),
          Shown("tracefl", "TraceFL", interval=True), Shown("feddebug", "FedDebug"),
          Shown(LABEL_COUNT, "Label count"), Shown(LAST_LAYER, "Last layer"), Shown("chance_pct", "Chance"),
-         Shown("planted_rate_pct", "Planted rate"), Shown("final_global_acc_pct", "Model acc.")]
+         Shown("planted_rate_pct", "Planted rate"), Shown("final_planted_rate_pct", "Planted, last 3"),
+         Shown("final_global_acc_pct", "Model acc.")]
 CAPTION = ("{title}, % of planted test inputs traced to the client that planted them (n: inputs traced; planted "
-           "rate: % predicted as planted, for a backdoor its attack success; model acc.: mean of the last three rounds), mean over the "
+           "rate: % predicted as planted, for a backdoor its attack success, over the traced rounds and over the "
+           "last three; model acc.: mean of the last three rounds), mean over the "
            "seeds with at least {min_inputs} such inputs with TraceFL's 95% interval where there are several; "
            "one row per method in {name}.csv.")
 
@@ -170,7 +185,8 @@ def by_scenario(aggregated: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "model", "scenario"]
     wide = aggregated.pivot_table(index=keys, columns="method", values="accuracy_pct", sort=False, dropna=False)
     tracefl = aggregated[aggregated["method"] == "tracefl"].set_index(keys)
-    out = tracefl[["seeds", "n_inputs", "chance_pct", "planted_rate_pct", "final_global_acc_pct"]].join(wide)
+    out = tracefl[["seeds", "n_inputs", "chance_pct", "planted_rate_pct", "final_planted_rate_pct",
+                   "final_global_acc_pct"]].join(wide)
     out["tracefl" + LOW], out["tracefl" + HIGH] = tracefl["ci95_low_pct"], tracefl["ci95_high_pct"]
     return out.reset_index()
 
