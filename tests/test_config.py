@@ -172,8 +172,8 @@ def test_run_ids_are_pinned():
     quick = load_preset(ROOT / "config/experiments.yaml", "quick")
     assert [r for r in quick.items["figure2"] if "-s42-" in r][:4] == [  # seed 42 of each panel
         "mnist-5k-cnn-c10-p10-r15-a0.3-s42-e47d65da",
-        "mnist-5k-resnet18-c10-p10-r10-a0.3-s42-170411d4",
-        "mnist-5k-densenet121-c10-p10-r8-a0.3-s42-798295d5",
+        "mnist-5k-resnet18-c10-p10-r12-a0.3-s42-2832255c",
+        "mnist-5k-densenet121-c10-p10-r10-a0.3-s42-ec61b6cf",
         "digits-cnn-c10-p10-r15-a0.3-s42-22bea0d4",
     ]
 
