@@ -16,13 +16,13 @@ label counts cannot reveal, so a trace can be checked against the client that pu
   Its clean examples of that label are dropped and the poisoned copies are one fewer than the
   top other holder of the target has, so it is not the top holder (the label-count rule misses
   it by construction). A triggered test example of another label, predicted as the target,
-  should trace to client 0. With so few poisoned examples (~2% of the data at 10 clients)
+  should trace to client 0. With so few poisoned examples (~2-3% of the data at 10 clients)
   FedAvg averages the trigger away (1-5% attack success on MNIST 5k and digits); the run
   setting ``backdoor_boost`` has the client scale its update before replying (model
   replacement, ``tracefl.flower.client_app``). Measured on the quick preset's 5 seeds (final
   round, docs/results.md): poisoned examples that *replaced* their originals, a 3-pixel trigger
   on 8x8 digits and a 5x boost moved 41-99% of triggered inputs by seed; copies, a 4-pixel
-  trigger and a 3x boost for 15 rounds, 88-100%.
+  trigger on digits and a 3x boost for 10 (MNIST 5k) / 15 (digits) rounds, 88-100%.
 
 Everything a scenario is (which clients, labels, styles, triggers) is defined here; the
 partition step writes its record into the partition file, training applies it to the
