@@ -170,11 +170,9 @@ SHOWN = [Shown("dataset", "Dataset", "text"), Shown("model", "Model", "text"), S
          Shown("seeds", "Seeds", "count"), Shown("n_inputs", "n", "count"),
          Shown("tracefl", "TraceFL", interval=True), Shown("feddebug", "FedDebug"),
          Shown(LABEL_COUNT, "Label count"), Shown(LAST_LAYER, "Last layer"), Shown("chance_pct", "Chance"),
-         Shown("planted_rate_pct", "Planted rate"), Shown("final_planted_rate_pct", "Planted, last 3"),
-         Shown("final_global_acc_pct", "Model acc.")]
+         Shown("final_planted_rate_pct", "Planted rate"), Shown("final_global_acc_pct", "Model acc.")]
 CAPTION = ("{title}, % of planted test inputs traced to the client that planted them (n: inputs traced; planted "
-           "rate: % predicted as planted, for a backdoor its attack success, over the traced rounds and over the "
-           "last three; model acc.: mean of the last three rounds), mean over the "
+           "rate: % predicted as planted, a backdoor's attack success; it and model acc.: last three rounds), mean over the "
            "seeds with at least {min_inputs} such inputs with TraceFL's 95% interval where there are several; "
            "one row per method in {name}.csv.")
 
