@@ -103,11 +103,13 @@ def stamp_trigger(x: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _client_record(indices: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """A client's stored ``indices`` and the ``labels`` it trains (more than its indices where a
+    backdoor adds triggered copies): counts and size are of what it trains."""
     values, counts = np.unique(labels, return_counts=True)
     return {
         "indices": [int(i) for i in indices],
         "label_counts": {str(int(v)): int(c) for v, c in zip(values, counts)},
-        "num_examples": int(len(indices)),
+        "num_examples": int(len(labels)),
     }
 
 
@@ -152,7 +154,6 @@ def plant_backdoor(base: dict[str, Any], labels: np.ndarray) -> dict[str, Any]:
     # as trained: the clean examples under their labels, the triggered copies under the target
     trained = np.concatenate([labels[own], np.full(poisoned, BACKDOOR_TARGET, dtype=labels.dtype)])
     record = _client_record(own, trained)
-    record["num_examples"] = int(len(trained))
     record["poisoned"] = [int(i) for i in own[:poisoned]]
     clients[BACKDOOR_CLIENT] = record
     partition = {**base, "clients": clients}

@@ -17,7 +17,7 @@ import pandas as pd
 from tracefl.config.items import Item
 from tracefl.models.catalog import display_name
 from tracefl.provenance.columns import LABEL_COUNT, LAST_LAYER, TRUTH_TRACED, scored_by
-from tracefl.report.learned import FINAL_ROUNDS, final_accuracy
+from tracefl.report.learned import final_accuracy
 from tracefl.report.results import RunResult
 from tracefl.report.seeds import HIGH, LOW
 from tracefl.report.style import LOOKS, legend_below, new_figure, paper_style, save_figure
@@ -73,13 +73,11 @@ def benchmark_rows(result: RunResult) -> list[dict]:
 
 
 def _final_planted_rate_pct(planted: pd.DataFrame, provenance: pd.DataFrame) -> float:
-    """The planted rate (%) averaged over the last :data:`FINAL_ROUNDS` traced rounds; a traced round
+    """The planted rate (%) averaged over the last traced rounds (``final_accuracy``'s three); a traced round
     without planted rows had no planted input predicted as planted (rate 0). NaN where nothing was traced."""
     traced = sorted(set(provenance["round"])) if "round" in provenance else []
-    if not traced:
-        return float("nan")
     rates = planted.groupby("round")["planted_rate"].mean() if len(planted) else pd.Series(dtype=float)
-    return float(rates.reindex(traced[-FINAL_ROUNDS:], fill_value=0.0).mean() * 100)
+    return final_accuracy(rates.reindex(traced, fill_value=0.0) * 100)
 
 
 def _per_round_pct(rows: pd.DataFrame, column: str) -> float:
