@@ -516,6 +516,16 @@ def test_every_option_has_help_and_its_default_and_the_verb_an_example(verb):
             assert "default" in parser._get_formatter()._get_help_string(action), (verb, action.option_strings)
 
 
+def test_the_top_level_help_lists_every_verb(capsys):
+    from tracefl.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert stop.value.code == 0 and all(verb in out for verb in VERBS)
+    assert "(~90% of its bytes)" in out  # a % in a summary is printed, not taken for a format
+
+
 def test_version(capsys):
     import tracefl
     from tracefl.cli import main

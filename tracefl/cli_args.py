@@ -30,8 +30,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def add_verb(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
-    """A verb's parser: its one-line summary, its options' defaults shown, and an example."""
-    return sub.add_parser(name, help=summary, description=summary, epilog=f"example:\n  {example}",
+    """A verb's parser: its one-line summary, its options' defaults shown, and an example.
+
+    argparse %-formats a subcommand's help (not its description), so a literal % is escaped there.
+    """
+    return sub.add_parser(name, help=summary.replace("%", "%%"), description=summary, epilog=f"example:\n  {example}",
                           formatter_class=HelpFormatter)
 
 
