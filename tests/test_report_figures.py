@@ -173,6 +173,23 @@ def test_long_titles_and_notes_wrap_inside_the_figure(drawn, tmp_path, panels):
     assert panels == 1 or max(t.count("\n") for t in titles) >= 2  # a long title did wrap
 
 
+def test_a_last_column_title_sits_off_centre_rather_than_wrapping_more():
+    """The quick Figure 2's (c) title took 4 lines where (b)'s as long one took 3: a title by the
+    figure's edge was wrapped to twice its distance from that edge instead of moved inwards."""
+    with style.paper_style():
+        fig, axes = style.new_figure(1, 3)
+        width = style.panel_width_in(fig, 3)
+        for letter, ax in zip("abc", axes.flat):
+            ax.set_ylabel("Accuracy (%)")
+            ax.set_title(style.fit_text(f"({letter}) MNIST · DenseNet-121 · 10 of 10 clients/round · "
+                                        "1717 inputs · mean of 2 seeds", width, style.TITLE_PT))
+        style.fit_titles(fig)
+        _inside_and_apart(fig)
+        lines = [ax.get_title().count("\n") for ax in axes.flat]
+        plt.close(fig)
+    assert lines[2] <= lines[1], lines
+
+
 def test_fit_text_breaks_at_the_dots_then_between_words_keeping_a_parenthesis():
     size = style.TITLE_PT
     line = "10 of 10 clients/round · 606 inputs · mean of 3 seeds"

@@ -222,42 +222,63 @@ def fit_text(text: str, width_in: float, size: float) -> str:
 TITLE_GAP_IN = 0.08
 
 
-def _title_room_px(fig: plt.Figure, ax, centre: float, axes: Sequence, renderer) -> float:
-    """The width a text centred at ``centre`` over ``ax`` may take: within the figure, and clear
-    of the texts centred over the panels beside it (each may take half the way to the other)."""
+def _title_span_px(fig: plt.Figure, ax, axes: Sequence, renderer) -> tuple[float, float]:
+    """Where a text centred over ``ax`` may lie, in pixels: within the figure, and clear of the texts
+    centred over the panels beside it (each may take half the way to the other). On a row's first or
+    last panel the figure's edge bounds one side only, so a title there may sit off-centre rather
+    than wrap to twice its distance from the edge (the quick Figure 2's last panel took 4 lines)."""
     gap = TITLE_GAP_IN * fig.dpi
-    room = 2 * min(centre - fig.bbox.x0, fig.bbox.x1 - centre) - 2 * gap
+    lo, hi = fig.bbox.x0 + gap, fig.bbox.x1 - gap
     box = ax.get_window_extent(renderer)
+    centre = (box.x0 + box.x1) / 2
     for other in axes:
         other_box = other.get_window_extent(renderer)
         if other is not ax and other_box.y0 < box.y1 and box.y0 < other_box.y1:  # the same row
-            room = min(room, abs((other_box.x0 + other_box.x1) / 2 - centre) - gap)
-    return max(room, gap)
+            middle = ((other_box.x0 + other_box.x1) / 2 + centre) / 2
+            if middle < centre:
+                lo = max(lo, middle + gap / 2)
+            else:
+                hi = min(hi, middle - gap / 2)
+    return lo, max(hi, lo + gap)
+
+
+def _move_px(text, dx_px: float, ax) -> None:
+    """Move a title (axes fraction) or a :func:`note` (offset points) sideways by ``dx_px`` pixels."""
+    if hasattr(text, "xyann"):
+        x, y = text.xyann
+        text.xyann = (x + dx_px * 72 / ax.figure.dpi, y)
+    else:
+        text.set_x(text.get_position()[0] + dx_px / ax.get_window_extent().width)
 
 
 def fit_titles(fig: plt.Figure) -> None:
-    """Re-wrap each panel's title (and the notes centred above it) to the room it has: constrained
-    layout makes room for a title's height only, so a title wider than its panel would run past
-    the figure's edge or into its neighbour's (as a long title on the last column did)."""
-    for _ in range(3):
+    """Re-wrap each panel's title (and the notes centred above it) to the room it has, and move it
+    off-centre where a figure's edge is nearer than its neighbour: constrained layout makes room for
+    a title's height only, so a title wider than its panel would run past the figure's edge or into
+    its neighbour's (as a long title on the last column did)."""
+    for _ in range(4):
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         axes = [ax for ax in fig.axes if ax.get_visible()]
         changed = False
         for ax in axes:
+            lo, hi = _title_span_px(fig, ax, axes, renderer)
             for text in [ax.title, *(t for t in ax.texts if t.get_ha() == "center")]:
                 if not text.get_visible() or not text.get_text().strip():
                     continue
                 box = text.get_window_extent(renderer)
-                room = _title_room_px(fig, ax, (box.x0 + box.x1) / 2, axes, renderer)
-                if box.width <= room:
-                    continue
-                size = text.get_fontsize()
-                # drawn lines come out wider than measured: scale the room by that ratio
-                measured = max(text_width_in(line, size) for line in text.get_text().split("\n")) * fig.dpi
-                fitted = fit_text(text.get_text(), room / fig.dpi * min(1.0, measured / box.width), size)
-                if fitted != text.get_text():
-                    text.set_text(fitted)
+                if box.width > hi - lo:
+                    size = text.get_fontsize()
+                    # drawn lines come out wider than measured: scale the room by that ratio
+                    measured = max(text_width_in(line, size) for line in text.get_text().split("\n")) * fig.dpi
+                    fitted = fit_text(text.get_text(), (hi - lo) / fig.dpi * min(1.0, measured / box.width), size)
+                    if fitted != text.get_text():
+                        text.set_text(fitted)
+                        changed = True
+                        continue
+                shift = lo - box.x0 if box.x0 < lo else (hi - box.x1 if box.x1 > hi else 0.0)
+                if abs(shift) > 0.5:
+                    _move_px(text, shift, ax)
                     changed = True
             _room_for_notes(ax, renderer)
         if not changed:
