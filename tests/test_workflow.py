@@ -89,7 +89,7 @@ def test_bad_config_fails_before_any_job(tmp_path):
     [
         ("presets:\n  quick:\n    defaults:\n      alpha: 0\n",
          "presets.quick.defaults.alpha = 0 is not allowed; allowed: a number > 0"),
-        # Every quick entry sets its own clients_per_round (10): fewer clients than that must stop the run.
+        # The quick runs train 10 clients a round: fewer clients than that must stop the run.
         ("presets:\n  quick:\n    defaults:\n      num_clients: 3\n",
          "clients_per_round = 10 is not allowed; must be between 1 and num_clients (3)"),
     ],
